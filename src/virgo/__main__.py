@@ -1,0 +1,3 @@
+from virgo.cli import main
+
+main()

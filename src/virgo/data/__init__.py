@@ -1,0 +1,1 @@
+"""Data tools: convert, stats, select, validate long-thought records."""

@@ -1,0 +1,1 @@
+"""The toy reproduction of the paper's central experiment."""

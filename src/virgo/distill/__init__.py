@@ -1,0 +1,1 @@
+"""Distillation and self-distillation of visual long-thought data."""

@@ -1,0 +1,1 @@
+"""Evaluation: benchmark registry, eval runs, reports."""

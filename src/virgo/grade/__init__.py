@@ -1,0 +1,1 @@
+"""Grading: answer extraction and equivalence; safe, bounded, auditable."""

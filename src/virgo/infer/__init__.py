@@ -1,0 +1,1 @@
+"""Inference: long generation, thinking-budget control, chat and an OpenAI-compatible server."""

@@ -1,0 +1,1 @@
+"""Model loading and the tiny-model factory (Qwen2-VL family)."""

@@ -1,0 +1,76 @@
+"""Chat template and prompt prefixes, loaded from files by name.
+
+One chat template (Qwen2-VL: default system prompt, images before text) and a small set of prompt
+prefixes (``templates/prompts/*.txt``). A recipe or CLI names them; a path to a file works too.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CHAT_TEMPLATE = "qwen2vl"
+DEFAULT_SYSTEM = "You are a helpful assistant."
+END_OF_TURN = "<|im_end|>"
+
+
+def _templates_dir() -> Path:
+    return Path(str(resources.files("virgo") / "templates"))
+
+
+def available_prompts() -> list[str]:
+    return sorted(p.stem for p in (_templates_dir() / "prompts").glob("*.txt"))
+
+
+@lru_cache(maxsize=None)
+def load_prompt(name_or_path: str) -> str:
+    """A prompt prefix by name (``think-boxed``) or by path to a text file."""
+    p = Path(name_or_path)
+    if p.suffix == ".txt" and p.exists():
+        return p.read_text(encoding="utf-8")
+    f = _templates_dir() / "prompts" / f"{name_or_path}.txt"
+    if not f.exists():
+        raise ValueError(f"unknown prompt {name_or_path!r}; known: {', '.join(available_prompts())} (or a path to a .txt file)")
+    return f.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def load_chat_template(name_or_path: str = DEFAULT_CHAT_TEMPLATE) -> str:
+    p = Path(name_or_path)
+    if p.suffix == ".jinja" and p.exists():
+        return p.read_text(encoding="utf-8")
+    f = _templates_dir() / "chat" / f"{name_or_path}.jinja"
+    if not f.exists():
+        raise ValueError(f"unknown chat template {name_or_path!r}")
+    return f.read_text(encoding="utf-8")
+
+
+def user_content(question: str, num_images: int = 0, prompt: str = "plain") -> list[dict[str, Any]]:
+    """User-turn content parts: every image first, then the prompt prefix and the question (as Virgo does)."""
+    parts: list[dict[str, Any]] = [{"type": "image"} for _ in range(num_images)]
+    parts.append({"type": "text", "text": load_prompt(prompt) + question})
+    return parts
+
+
+def build_messages(question: str, num_images: int = 0, *, prompt: str = "plain", system: str | None = None,
+                   response: str | None = None) -> list[dict[str, Any]]:
+    """Chat messages for one problem; with ``response`` the assistant turn is included (for training)."""
+    messages: list[dict[str, Any]] = []
+    if system is not None:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": user_content(question, num_images, prompt)})
+    if response is not None:
+        messages.append({"role": "assistant", "content": response})
+    return messages
+
+
+def render_chat(messages: list[dict[str, Any]], *, add_generation_prompt: bool = False,
+                template: str = DEFAULT_CHAT_TEMPLATE) -> str:
+    """Render messages with the named chat template (jinja2, like transformers' apply_chat_template)."""
+    import jinja2
+
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(load_chat_template(template)).render(
+        messages=messages, add_generation_prompt=add_generation_prompt)

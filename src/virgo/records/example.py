@@ -1,0 +1,51 @@
+"""A long-thought training example: a question and its (thought, solution) response."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from virgo.records.base import Record, RecordError
+from virgo.thought import parse_response, render_response
+
+
+@dataclasses.dataclass
+class LongThoughtExample(Record):
+    id: str
+    question: str
+    thought: str
+    solution: str
+    images: list[str] = dataclasses.field(default_factory=list)
+    answer: str | None = None  # the final answer (e.g. the boxed content), if known
+    domain: str | None = None  # math, science, code, puzzle, visual, ...
+    source: str | None = None  # where it came from: dataset name, teacher model, ...
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    IMAGE_FIELDS: ClassVar[tuple[str, ...]] = ("images",)
+
+    def validate(self) -> None:
+        if not self.id:
+            raise RecordError("must not be empty", field="id")
+        if not self.question.strip():
+            raise RecordError("must not be empty", field="question")
+        if not self.thought.strip():
+            raise RecordError("must not be empty", field="thought")
+        if not self.solution.strip():
+            raise RecordError("must not be empty", field="solution")
+
+    @property
+    def response(self) -> str:
+        """The assistant turn in the long-thought format."""
+        return render_response(self.thought, self.solution)
+
+    @classmethod
+    def from_response(cls, *, id: str, question: str, response: str, **kw: Any) -> LongThoughtExample:
+        """Build from a rendered response; raises RecordError unless it is a complete long thought."""
+        p = parse_response(response)
+        if p.status.value != "complete":
+            raise RecordError(f"response is not a complete long thought ({p.status.value})", field="response")
+        if kw.get("answer") is None and p.boxed is not None:
+            kw["answer"] = p.boxed
+        ex = cls(id=id, question=question, thought=p.thought or "", solution=p.solution or "", **kw)
+        ex.validate()
+        return ex

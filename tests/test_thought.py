@@ -1,0 +1,78 @@
+"""The thought format: render, parse, classify; pinned on the 500 real long-thought responses."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from virgo.boxed import boxed_contents, last_boxed
+from virgo.thought import (BEGIN_SOLUTION, BEGIN_THOUGHT, END_SOLUTION, END_THOUGHT, Status, parse_response,
+                           render_response, strip_thought)
+
+
+def test_render_parse_round_trip():
+    text = render_response("Let me think.\n\nWait, check: 2+2=4.", "So the answer is \\boxed{4}.")
+    assert text.startswith(BEGIN_THOUGHT + "\n\n") and text.endswith(END_SOLUTION)
+    p = parse_response(text)
+    assert p.status is Status.COMPLETE
+    assert p.thought == "Let me think.\n\nWait, check: 2+2=4."
+    assert p.solution == "So the answer is \\boxed{4}."
+    assert p.boxed == "4"
+
+
+@pytest.mark.parametrize("text,status,boxed", [
+    ("The answer is \\boxed{7}.", Status.PLAIN, "7"),
+    (f"{BEGIN_THOUGHT} hmm, let me", Status.TRUNCATED, None),
+    (f"{BEGIN_THOUGHT} t \\boxed{{3}} {END_THOUGHT}", Status.NO_SOLUTION, None),
+    (f"{BEGIN_THOUGHT} t {END_THOUGHT} so \\boxed{{5}}", Status.NO_SOLUTION, "5"),
+    (f"{BEGIN_THOUGHT} t {END_THOUGHT}{BEGIN_SOLUTION} \\boxed{{9}} and more", Status.UNCLOSED_SOLUTION, "9"),
+    (f"t {END_THOUGHT}{BEGIN_SOLUTION}\\boxed{{2}}{END_SOLUTION}", Status.COMPLETE, "2"),  # prefilled opening
+    (f"{BEGIN_THOUGHT}{BEGIN_THOUGHT} t {END_THOUGHT}", Status.MALFORMED, None),
+    (f"{BEGIN_SOLUTION}x{END_SOLUTION}", Status.MALFORMED, None),
+    (f"{BEGIN_THOUGHT} a {BEGIN_SOLUTION} b {END_THOUGHT}", Status.MALFORMED, None),
+    (f"{END_THOUGHT} a {BEGIN_THOUGHT} b", Status.MALFORMED, None),
+])
+def test_classes(text, status, boxed):
+    p = parse_response(text)
+    assert p.status is status
+    assert p.boxed == boxed
+
+
+def test_truncated_thought_yields_no_answer_text():
+    assert strip_thought(f"{BEGIN_THOUGHT} maybe \\boxed{{3}}") == ""
+    assert strip_thought(render_response("t", "s \\boxed{1}")) == "s \\boxed{1}"
+
+
+def test_boxed_nested_and_hostile():
+    assert last_boxed("\\boxed{\\frac{1}{2}} and \\boxed{\\sqrt{\\{x\\}}}") == "\\sqrt{\\{x\\}}"
+    assert boxed_contents("\\fbox{A} \\boxed{B}") == ["A", "B"]
+    assert last_boxed("\\boxed{1} \\boxed{unclosed") == "1"
+    deep = "\\boxed{" + "{" * 10000 + "x" + "}" * 10000 + "}"
+    assert last_boxed(deep) == "{" * 10000 + "x" + "}" * 10000
+
+
+# Counts on the 500 real Sky-T1 responses (shared/data/long_thought), each class checked by hand on samples:
+# - plain (210): the model never wrote a marker (e.g. "So I need to find out how many ... **Final Answer** \boxed{9}");
+# - complete (179): equals the manifest's 179 responses containing <|end_of_solution|>;
+# - truncated (94): thought opened, cut off by the token limit;
+# - unclosed_solution (16): solution opened, cut off before <|end_of_solution|>;
+# - no_solution (1): item 94 closes a (prefilled) thought and never opens a solution.
+# One complete response (item 343) has no <|begin_of_thought|>: its prompt pre-filled the opening marker.
+REAL_COUNTS = {"plain": 210, "complete": 179, "truncated": 94, "unclosed_solution": 16, "no_solution": 1}
+
+
+def test_parser_on_real_long_thoughts(shared_data):
+    path = shared_data / "long_thought" / "Sky-T1-math-correct-5K-27B__math500.jsonl"
+    rows = [json.loads(line) for line in path.open(encoding="utf-8")]
+    assert len(rows) == 500
+    parsed = [parse_response(r["code"][0]) for r in rows]
+    assert Counter(p.status.value for p in parsed) == REAL_COUNTS
+    # Every complete response carries a non-empty thought and solution, and the solution closes the text.
+    for r, p in zip(rows, parsed):
+        if p.status is Status.COMPLETE:
+            assert p.thought and p.solution
+            assert r["code"][0].rstrip().endswith(END_SOLUTION)
+    assert parsed[343].status is Status.COMPLETE and BEGIN_THOUGHT not in rows[343]["code"][0]
+    assert parsed[94].status is Status.NO_SOLUTION
