@@ -49,3 +49,35 @@ class LongThoughtExample(Record):
         ex = cls(id=id, question=question, thought=p.thought or "", solution=p.solution or "", **kw)
         ex.validate()
         return ex
+
+
+@dataclasses.dataclass
+class SFTExample(Record):
+    """A generic supervised example: a question (with images) and any assistant response.
+
+    Direct answers, captions and other non-long-thought targets (e.g. the demo's base-model skills) use
+    this; long-thought data uses LongThoughtExample, whose ``response`` renders the markers.
+    """
+
+    id: str
+    question: str
+    response: str
+    images: list[str] = dataclasses.field(default_factory=list)
+    domain: str | None = None
+    source: str | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    IMAGE_FIELDS: ClassVar[tuple[str, ...]] = ("images",)
+
+    def validate(self) -> None:
+        if not self.id:
+            raise RecordError("must not be empty", field="id")
+        if not self.response.strip():
+            raise RecordError("must not be empty", field="response")
+
+
+def example_from_dict(data: Any, *, base_dir: Any = None) -> LongThoughtExample | SFTExample:
+    """A training record of either kind: long-thought (thought + solution) or generic (response)."""
+    if isinstance(data, dict) and "response" in data and "thought" not in data:
+        return SFTExample.from_dict(data, base_dir=base_dir)
+    return LongThoughtExample.from_dict(data, base_dir=base_dir)
