@@ -24,27 +24,27 @@ def available_prompts() -> list[str]:
     return sorted(p.stem for p in (_templates_dir() / "prompts").glob("*.txt"))
 
 
+def _load_template(kind: str, suffix: str, name_or_path: str) -> str:
+    """A packaged template ``templates/<kind>/<name><suffix>`` by name, or any file with that suffix by path."""
+    p = Path(name_or_path)
+    if p.suffix == suffix and p.exists():
+        return p.read_text(encoding="utf-8")
+    f = _templates_dir() / kind / f"{name_or_path}{suffix}"
+    if not f.exists():
+        known = ", ".join(sorted(q.stem for q in (_templates_dir() / kind).glob(f"*{suffix}")))
+        raise ValueError(f"unknown {kind} template {name_or_path!r}; known: {known} (or a path to a {suffix} file)")
+    return f.read_text(encoding="utf-8")
+
+
 @lru_cache(maxsize=None)
 def load_prompt(name_or_path: str) -> str:
     """A prompt prefix by name (``think-boxed``) or by path to a text file."""
-    p = Path(name_or_path)
-    if p.suffix == ".txt" and p.exists():
-        return p.read_text(encoding="utf-8")
-    f = _templates_dir() / "prompts" / f"{name_or_path}.txt"
-    if not f.exists():
-        raise ValueError(f"unknown prompt {name_or_path!r}; known: {', '.join(available_prompts())} (or a path to a .txt file)")
-    return f.read_text(encoding="utf-8")
+    return _load_template("prompts", ".txt", name_or_path)
 
 
 @lru_cache(maxsize=None)
 def load_chat_template(name_or_path: str = DEFAULT_CHAT_TEMPLATE) -> str:
-    p = Path(name_or_path)
-    if p.suffix == ".jinja" and p.exists():
-        return p.read_text(encoding="utf-8")
-    f = _templates_dir() / "chat" / f"{name_or_path}.jinja"
-    if not f.exists():
-        raise ValueError(f"unknown chat template {name_or_path!r}")
-    return f.read_text(encoding="utf-8")
+    return _load_template("chat", ".jinja", name_or_path)
 
 
 def user_content(question: str, num_images: int = 0, prompt: str = "plain") -> list[dict[str, Any]]:

@@ -124,6 +124,12 @@ class Record:
     def validate(self) -> None:
         """Per-record semantic checks beyond types; raise RecordError naming the field."""
 
+    def require_nonempty(self, *names: str) -> None:
+        """Raise RecordError for the first of ``names`` whose string value is empty or blank."""
+        for name in names:
+            if not getattr(self, name).strip():
+                raise RecordError("must not be empty", field=name)
+
     def resolve_images(self, base_dir: str | Path) -> None:
         base = Path(base_dir)
         for name in self.IMAGE_FIELDS:

@@ -24,14 +24,7 @@ class LongThoughtExample(Record):
     IMAGE_FIELDS: ClassVar[tuple[str, ...]] = ("images",)
 
     def validate(self) -> None:
-        if not self.id:
-            raise RecordError("must not be empty", field="id")
-        if not self.question.strip():
-            raise RecordError("must not be empty", field="question")
-        if not self.thought.strip():
-            raise RecordError("must not be empty", field="thought")
-        if not self.solution.strip():
-            raise RecordError("must not be empty", field="solution")
+        self.require_nonempty("id", "question", "thought", "solution")
 
     @property
     def response(self) -> str:
@@ -70,10 +63,7 @@ class SFTExample(Record):
     IMAGE_FIELDS: ClassVar[tuple[str, ...]] = ("images",)
 
     def validate(self) -> None:
-        if not self.id:
-            raise RecordError("must not be empty", field="id")
-        if not self.response.strip():
-            raise RecordError("must not be empty", field="response")
+        self.require_nonempty("id", "response")
 
 
 def example_from_dict(data: Any, *, base_dir: Any = None) -> LongThoughtExample | SFTExample:

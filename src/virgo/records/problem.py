@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from virgo.records.base import Record, RecordError
+from virgo.records.base import Record
 
 
 @dataclasses.dataclass
@@ -22,7 +22,4 @@ class Problem(Record):
     IMAGE_FIELDS: ClassVar[tuple[str, ...]] = ("images",)
 
     def validate(self) -> None:
-        if not self.id:
-            raise RecordError("must not be empty", field="id")
-        if not self.question.strip():
-            raise RecordError("must not be empty", field="question")
+        self.require_nonempty("id", "question")
