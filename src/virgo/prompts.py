@@ -66,11 +66,16 @@ def build_messages(question: str, num_images: int = 0, *, prompt: str = "plain",
     return messages
 
 
-def render_chat(messages: list[dict[str, Any]], *, add_generation_prompt: bool = False,
-                template: str = DEFAULT_CHAT_TEMPLATE) -> str:
-    """Render messages with the named chat template (jinja2, like transformers' apply_chat_template)."""
+@lru_cache(maxsize=None)
+def _compiled_chat_template(name_or_path: str):
+    # Compiling the template costs ~10 ms; rendering it ~0.1 ms. Training renders every example twice.
     import jinja2
 
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(load_chat_template(template)).render(
-        messages=messages, add_generation_prompt=add_generation_prompt)
+    return env.from_string(load_chat_template(name_or_path))
+
+
+def render_chat(messages: list[dict[str, Any]], *, add_generation_prompt: bool = False,
+                template: str = DEFAULT_CHAT_TEMPLATE) -> str:
+    """Render messages with the named chat template (jinja2, like transformers' apply_chat_template)."""
+    return _compiled_chat_template(template).render(messages=messages, add_generation_prompt=add_generation_prompt)

@@ -1,0 +1,183 @@
+"""End-to-end training runs on the tiny model: loss falls, frozen parts stay bit-identical, LoRA merges,
+an interrupted run resumes where it stopped, and `virgo train` runs two real processes on CPU."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from virgo.train.callbacks import read_log
+from virgo.train.config import load_config
+from virgo.train.fixture import make_tiny_longthought
+from virgo.train.sft import train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory):
+    return make_tiny_longthought(tmp_path_factory.mktemp("run-data"), n=16, image_frac=0.5, seed=7)
+
+
+def _cfg(model_dir, train_file, out, *extra):
+    return load_config(None, [
+        f"model_name_or_path={model_dir}", f"train_files={train_file}", f"output_dir={out}",
+        "image_max_pixels=3136", "cutoff_len=1024", "per_device_train_batch_size=4", "learning_rate=2e-3",
+        "warmup_ratio=0", "logging_steps=1", "save_strategy=no", "torch_threads=1", "seed=0", *extra])
+
+
+def _weights(d):
+    return load_file(str(Path(d) / "model.safetensors"))
+
+
+def _losses(out):
+    return {r["step"]: r["loss"] for r in read_log(Path(out) / "train_log.jsonl") if "loss" in r}
+
+
+def test_full_finetune_loss_falls_frozen_tower_unchanged(tiny_model_dir, train_file, tmp_path):
+    from transformers import AutoModelForImageTextToText
+
+    from virgo.modeling.load import load_processor
+    from virgo.prompts import load_chat_template
+
+    cfg = _cfg(tiny_model_dir, train_file, tmp_path / "full", "max_steps=10")
+    out = train(cfg)
+    losses = _losses(out)
+    assert sorted(losses) == list(range(1, 11)) and all(math.isfinite(v) for v in losses.values())
+    assert sum(losses[s] for s in (9, 10)) < sum(losses[s] for s in (1, 2)) - 0.5  # it learns
+
+    before, after = _weights(tiny_model_dir), _weights(out)
+    tower = [k for k in before if ".visual." in f".{k}" and ".merger." not in k]
+    merger = [k for k in before if ".merger." in k]
+    lm = [k for k in before if k.startswith("model.layers.")]  # the checkpoint keeps Qwen2-VL's key layout
+    assert tower and merger and lm
+    assert all(before[k].equal(after[k]) for k in tower)  # frozen: bit-identical
+    assert any(not before[k].equal(after[k]) for k in merger)  # train_merger=true (the paper's text)
+    assert all(not before[k].equal(after[k]) for k in lm if k.endswith("up_proj.weight"))
+
+    model = AutoModelForImageTextToText.from_pretrained(out)
+    assert type(model).__name__ == "Qwen2VLForConditionalGeneration" and model.config.text_config.use_cache
+    assert load_processor(out).chat_template == load_chat_template()
+    assert (out / "loss.png").stat().st_size > 1000
+    assert load_config(out / "train_config.yaml") == cfg  # the resolved config reproduces the run
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["trainable"]["vision_tower"]["trainable"] == 0
+    assert info["trainable"]["merger"]["trainable"] == info["trainable"]["merger"]["total"] > 0
+    assert info["preflight"]["kept"] == 16 and info["world_size"] == 1
+
+
+def test_lora_top_layer_packed_merger_frozen(tiny_model_dir, train_file, tmp_path):
+    out = train(_cfg(tiny_model_dir, train_file, tmp_path / "lora", "max_steps=4", "finetuning_type=lora",
+                     "lora_layers=1", "train_merger=false", "packing=true", "gradient_checkpointing=true"))
+    assert (out / "adapter" / "adapter_config.json").exists()
+    before, after = _weights(tiny_model_dir), _weights(out)  # the merged full model
+    assert set(before) == set(after)  # a plain checkpoint: no LoRA or PEFT names left
+    for k in before:
+        top_layer_linear = k.startswith("model.layers.1.") and k.endswith("proj.weight")
+        assert before[k].equal(after[k]) != top_layer_linear, k  # only LoRA targets changed
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["merger"].startswith("frozen") and info["trainable"]["merger"]["trainable"] == 0
+    assert all(math.isfinite(v) for v in _losses(out).values())
+
+
+class _Interrupt(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 5:
+            raise KeyboardInterrupt("simulated interruption")
+
+
+def test_interrupted_run_resumes_where_it_stopped(tiny_model_dir, train_file, tmp_path):
+    extra = ("max_steps=7", "save_strategy=steps", "save_steps=3")
+    ref = train(_cfg(tiny_model_dir, train_file, tmp_path / "ref", *extra))
+    cfg = _cfg(tiny_model_dir, train_file, tmp_path / "cut", *extra)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, callbacks=[_Interrupt()])
+    assert sorted(_losses(cfg.output_dir)) == [1, 2, 3, 4]  # step 5 ran but was never logged or saved
+    assert [r["step"] for r in read_log(Path(cfg.output_dir) / "checkpoints.jsonl")] == [3]
+    assert (Path(cfg.output_dir) / "checkpoint-3").is_dir() and not (Path(cfg.output_dir) / "checkpoint-6").exists()
+
+    out = train(cfg)  # resume_from_checkpoint=auto picks checkpoint-3
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["resumed_from"].endswith("checkpoint-3")
+    records = [r for r in read_log(out / "train_log.jsonl") if "loss" in r]
+    assert [r["step"] for r in records] == list(range(1, 8))  # steps 4.. continue, none repeated in the log
+    assert [r["step"] for r in read_log(out / "checkpoints.jsonl")] == [3, 6, 7]
+    want, got = _losses(ref), _losses(out)
+    for step in range(1, 8):
+        assert got[step] == pytest.approx(want[step], abs=1e-5), step
+    state = json.loads((out / "checkpoint-7" / "trainer_state.json").read_text())
+    assert state["global_step"] == 7
+
+
+@pytest.mark.distributed
+def test_cli_two_processes_on_cpu(tiny_model_dir, tmp_path):
+    """The interface command: two real gloo processes, a loadable model and a JSONL log with loss."""
+    from transformers import AutoModelForImageTextToText
+
+    cache = tmp_path / "cache"
+    (cache / "tiny-models").mkdir(parents=True)
+    (cache / "tiny-models" / "xs-seed0").symlink_to(tiny_model_dir)  # what `tiny:xs` would build
+    out = tmp_path / "OUT"
+    env = {**os.environ, "VIRGO_CACHE": str(cache)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "virgo", "train", "--config", "recipes/tiny-cpu.yaml", "--num-processes", "2",
+         "--max-steps", "6", "--output-dir", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "torch.distributed.run" in proc.stdout and "--nproc_per_node=2" in proc.stdout
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["world_size"] == 2
+    logs = [r for f in out.glob("*log*.jsonl") for r in read_log(f)]
+    losses = [r["loss"] for r in logs if "loss" in r]
+    assert losses and all(math.isfinite(v) for v in losses)
+    # 128 examples / (8 per device x 2 processes) = 8 steps per epoch: the epoch counter shows both ranks ran.
+    assert max(r["epoch"] for r in logs) == pytest.approx(6 / 8)
+    model = AutoModelForImageTextToText.from_pretrained(out)
+    assert model.config.model_type == "qwen2_vl"
+
+
+@pytest.mark.distributed
+def test_zero3_two_processes_on_cpu(tiny_model_dir, train_file, tmp_path):
+    """DeepSpeed ZeRO-3 through the same command (DeepSpeed's CPU accelerator over gloo)."""
+    pytest.importorskip("deepspeed", reason="DeepSpeed is an optional extra: pip install --no-build-isolation "
+                                            "'virgo[deepspeed]' to run the ZeRO-3 test")
+    from transformers import AutoModelForImageTextToText
+
+    out = tmp_path / "z3"
+    proc = subprocess.run(
+        [sys.executable, "-m", "virgo", "train", "--config", "recipes/tiny-cpu.yaml", "--num-processes", "2",
+         "--launch", "zero3", "--max-steps", "4", "--output-dir", str(out), f"model_name_or_path={tiny_model_dir}",
+         f"train_files={train_file}", "per_device_train_batch_size=4", "logging_steps=1"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert json.loads((out / "run_info.json").read_text())["world_size"] == 2
+    assert (out / "checkpoint-4" / "global_step4").is_dir()  # a DeepSpeed (partitioned) checkpoint
+    losses = _losses(out)
+    assert sorted(losses) == [1, 2, 3, 4] and all(math.isfinite(v) for v in losses.values())
+    base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir).state_dict()
+    tuned = AutoModelForImageTextToText.from_pretrained(out).state_dict()
+    assert tuned["model.visual.blocks.0.attn.qkv.weight"].equal(base["model.visual.blocks.0.attn.qkv.weight"])
+    assert not tuned["model.language_model.layers.0.mlp.up_proj.weight"].equal(
+        base["model.language_model.layers.0.mlp.up_proj.weight"])
+
+
+def test_tiny_model_names_build_once_into_the_cache(tmp_path, monkeypatch):
+    from virgo.train.models import resolve_model
+
+    monkeypatch.setenv("VIRGO_CACHE", str(tmp_path))
+    path = Path(resolve_model("tiny:xs:1"))
+    assert path == tmp_path / "tiny-models" / "xs-seed1" and (path / "model.safetensors").exists()
+    stamp = (path / "model.safetensors").stat().st_mtime_ns
+    assert Path(resolve_model("tiny:xs:1")) == path and (path / "model.safetensors").stat().st_mtime_ns == stamp
+    assert [p.name for p in path.parent.iterdir()] == ["xs-seed1"]  # no temporary build directory left over
+    assert resolve_model("Qwen/Qwen2-VL-7B-Instruct") == "Qwen/Qwen2-VL-7B-Instruct"
+    with pytest.raises(ValueError, match="tiny size must be one of"):
+        resolve_model("tiny:xxl")
