@@ -1,0 +1,89 @@
+"""Grade one response: status of the long thought, then extraction, then equivalence.
+
+Verdicts (never merged):
+
+``truncated``  the thought never closed; the solution never closed (unless the profile grades unclosed
+               solutions); or the generation stopped at its token limit without a final answer
+``no_answer``  a finished response in which no rule found a final answer
+``correct`` / ``wrong``  the extracted answer compared with the gold answer
+
+``graded_by`` names what decided: ``status`` (truncated), ``extraction`` (no_answer), ``too_long``
+(the profile's answer-length rule), an equivalence rule of ``virgo.grade.equiv``, and, from the pool
+and the judge, ``timeout``, ``error`` and ``judge``. ``extracted_by`` names the extraction rule.
+Grades the rules could not really decide carry ``extra["undecided"] = True``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from virgo.grade.equiv import judge_answer
+from virgo.grade.extract import extract_from_region
+from virgo.grade.norm import sanitize
+from virgo.grade.profiles import Profile, excluded_reason, get_profile
+from virgo.records import Grade, Problem
+from virgo.thought import Status, parse_response, strip_thought
+
+
+MAX_STORED_CHARS = 1000  # longest extracted answer stored in a Grade
+
+
+class Job(NamedTuple):
+    """One unit of work for a grading worker (picklable)."""
+
+    problem: Problem
+    text: str
+    finish_reason: str
+    profile: Profile
+    sample: int
+
+
+def grade_text(problem: Problem, text: str, *, finish_reason: str = "stop", profile: str | Profile = "default",
+               sample: int = 0) -> Grade:
+    """Grade one response in this process, without a time limit (use ``grade_many`` for model output at scale).
+
+    Raises ValueError for items the profile excludes (theorem-proving items): filter them out first with
+    ``virgo.grade.gradable``.
+    """
+    prof = get_profile(profile)
+    reason = excluded_reason(problem, prof)
+    if reason is not None:
+        raise ValueError(f"problem {problem.id!r} cannot be graded under profile {prof.name!r}: {reason}")
+    return _grade(problem, sanitize(text), finish_reason, prof, sample)
+
+
+def grade_job(job: Job) -> Grade:
+    return grade_text(job.problem, job.text, finish_reason=job.finish_reason, profile=job.profile, sample=job.sample)
+
+
+def _grade(problem: Problem, text: str, finish_reason: str, prof: Profile, sample: int) -> Grade:
+    def grade(verdict: str, graded_by: str, extracted: str | None = None, extracted_by: str | None = None,
+              detail: str | None = None, undecided: bool = False) -> Grade:
+        if extracted is not None and len(extracted) > MAX_STORED_CHARS:  # keep grade files small and readable
+            extracted = f"{extracted[:MAX_STORED_CHARS]}...[{len(extracted) - MAX_STORED_CHARS} more characters]"
+        return Grade(id=problem.id, sample=sample, verdict=verdict, extracted=extracted, graded_by=graded_by,
+                     extracted_by=extracted_by, gold=problem.answer, detail=detail,
+                     extra={"undecided": True} if undecided else {})
+
+    parsed = parse_response(text)
+    if parsed.status is Status.TRUNCATED:
+        return grade("truncated", "status", detail="the thought never closed")
+    at_limit = finish_reason == "length"
+    unclosed = parsed.status is Status.UNCLOSED_SOLUTION
+    if unclosed and (prof.unclosed_solution == "truncated" or at_limit):
+        return grade("truncated", "status", detail="the solution never closed")
+
+    # After a token-limit stop only an explicit final answer counts; a value picked from cut-off text does not.
+    ex = extract_from_region(strip_thought(text), problem, prof, strong_only=at_limit or unclosed)
+    if ex.answer is None:
+        if at_limit:
+            return grade("truncated", "status", detail="stopped at the token limit without a final answer")
+        return grade("no_answer", "extraction", extracted_by="none", detail=f"response status {parsed.status.value}")
+    if prof.max_answer_chars is not None and len(ex.answer) > prof.max_answer_chars:
+        return grade("wrong", "too_long", ex.answer, ex.rule,
+                     detail=f"extracted answer longer than {prof.max_answer_chars} characters")
+    m = judge_answer(problem, ex.answer, ex.answers, prof)
+    detail = m.detail
+    if parsed.status is not Status.COMPLETE and parsed.status is not Status.PLAIN:
+        detail = f"{detail}; response {parsed.status.value}" if detail else f"response {parsed.status.value}"
+    return grade("correct" if m.correct else "wrong", m.by, ex.answer, ex.rule, detail, undecided=not m.decided)

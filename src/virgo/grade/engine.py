@@ -1,0 +1,85 @@
+"""Math-Verify as the engine for LaTeX and plain expressions, sets, intervals, tuples and equations.
+
+Only LaTeX extraction is used: Math-Verify's plain-expression extractor hands matched text to
+sympy's ``parse_expr`` (an ``eval`` underneath), which model text must never reach. Plain answers
+("3/4", "2x+1") parse as LaTeX just as well. Parsing and verification run without Math-Verify's own
+signal-based timeout (it only works in a main thread); callers bound the time by running this in
+``virgo.grade.pool`` worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from functools import lru_cache
+
+from virgo.grade.norm import clean
+
+# Longest answer handed to the engine: a multi-hundred-character "answer" is runaway text, and parsing it
+# costs close to a second; such answers are compared as strings only.
+MAX_PARSE_CHARS = 500
+
+logging.getLogger("math_verify").setLevel(logging.ERROR)
+
+
+@lru_cache(maxsize=1)
+def _mv():
+    import math_verify
+    from math_verify import LatexExtractionConfig
+
+    # The warning about disabled timeouts is expected here: the pool enforces the limit.
+    import math_verify.grader
+    import math_verify.parser
+
+    math_verify.parser.TIMEOUT_WARNING_SHOWN = True
+    math_verify.grader.TIMEOUT_WARNING_SHOWN = True
+    return math_verify, [LatexExtractionConfig(boxed_match_priority=0)]
+
+
+@lru_cache(maxsize=256)
+def parse_math(answer: str):
+    """Math-Verify's parse of one answer (a tuple of sympy objects), or None if it did not parse to math."""
+    s = clean(answer)
+    if not s or len(s) > MAX_PARSE_CHARS:
+        return None
+    mv, config = _mv()
+    try:
+        parsed = mv.parse("\\boxed{" + s + "}", config, parsing_timeout=None)
+    except (RecursionError, MemoryError, ValueError, TypeError, OverflowError):
+        return None
+    exprs = tuple(p for p in parsed if not isinstance(p, str))
+    return exprs or None
+
+
+def verify_math(gold: str, pred: str) -> bool | None:
+    """True/False when both answers parse to math and Math-Verify compared them; None when either did not."""
+    g, p = parse_math(gold), parse_math(pred)
+    if g is None or p is None:
+        return None
+    mv, _ = _mv()
+    try:
+        return bool(mv.verify(list(g), list(p), timeout_seconds=None))
+    except (RecursionError, MemoryError, ValueError, TypeError, OverflowError):
+        return False
+
+
+def numeric_value(answer: str) -> float | None:
+    """The real value of an answer that is a closed-form number ("\\frac{\\sqrt2}{2}"), via Math-Verify's parse."""
+    parsed = parse_math(answer)
+    if not parsed:
+        return None
+    expr = parsed[0]
+    try:
+        if not getattr(expr, "is_number", False):
+            return None
+        value = complex(expr.evalf(30))
+    except (TypeError, ValueError, OverflowError, RecursionError, MemoryError, AttributeError, ZeroDivisionError):
+        return None
+    if abs(value.imag) > 1e-12 * max(1.0, abs(value.real)) or not math.isfinite(value.real):
+        return None
+    return value.real
+
+
+def warm_up() -> None:
+    """Build Math-Verify's regexes and parser once, so the first real item is not charged for it."""
+    verify_math("\\frac{1}{2}", "0.5")
