@@ -21,7 +21,13 @@ class ReadResult:
     records: list = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
     raw_rejects: list[tuple[int, str]] = field(default_factory=list)  # (line number, raw line text)
+    lines: list[int] = field(default_factory=list)  # line number of each good record, parallel to ``records``
 
+
+
+def json_error(e: json.JSONDecodeError) -> str:
+    """One wording for a JSON syntax error everywhere (json's own messages end in 'at' before a position)."""
+    return f"invalid JSON: {e.msg} (column {e.colno})"
 
 def iter_lines(path: str | Path) -> Iterator[tuple[int, str | None, str | None]]:
     """Yield (line number, decoded text or None, decode error or None); blank lines skipped."""
@@ -53,8 +59,9 @@ def read_records(path: str | Path, cls: type[T], *, strict: bool = True, resolve
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as e:
-                raise RecordError(f"invalid JSON ({e.msg} at column {e.colno})") from None
+                raise RecordError(json_error(e)) from None
             result.records.append(cls.from_dict(data, base_dir=base))
+            result.lines.append(lineno)
         except RecordError as e:
             err = e.located(path, lineno)
             if strict:
