@@ -1,0 +1,190 @@
+"""Generation through any OpenAI-compatible endpoint (``vllm serve``, ``virgo serve``, a hosted API).
+
+Requests run in a thread pool (``concurrency`` at a time), each with a timeout and retries with exponential
+backoff and jitter on what is worth retrying: connection errors, timeouts, 429, 5xx and malformed responses.
+A request that still fails does not stop the others: the run goes on and `GenerationFailures` lists it at
+the end, so a rerun (which resumes) tries again. A wrong key or an unknown model stops at once.
+
+One request per (problem, sample), with its own ``seed``. Sampling extras beyond the OpenAI API are sent in the
+body where set: ``repetition_penalty`` and ``skip_special_tokens: false`` (vLLM: keep the thought markers when
+they are special tokens), ``thinking_budget`` / ``force_wait`` (`virgo serve`). Pass ``sampling_extras=False``
+for an API that rejects unknown fields. The raw text is rebuilt from ``reasoning_content`` + ``content`` when the
+server splits them (`virgo.infer.split.join_reasoning`), or taken as is from `virgo serve`'s ``virgo.text``.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import io
+import mimetypes
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from virgo.infer.backends.base import Backend, GenerationFailures
+from virgo.infer.config import GenerateConfig
+from virgo.infer.requests import GenOutput, GenRequest
+from virgo.infer.split import join_reasoning
+
+
+def image_data_url(image: Any) -> str:
+    """A ``data:`` URL for a path (bytes sent as they are) or a PIL image (sent as PNG)."""
+    if isinstance(image, str) and image.startswith("data:"):
+        return image
+    if isinstance(image, (str, Path)):
+        mime = mimetypes.guess_type(str(image))[0] or "image/png"
+        data = Path(image).read_bytes()
+    else:
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        mime, data = "image/png", buf.getvalue()
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def to_openai_messages(messages: list[dict[str, Any]], images: Sequence[Any]) -> list[dict[str, Any]]:
+    """`virgo.prompts` messages with ``{"type": "image"}`` placeholders -> OpenAI messages with data URLs."""
+    it = iter(images)
+    out = []
+    for m in messages:
+        content = m["content"]
+        if isinstance(content, list):
+            parts = []
+            for p in content:
+                if p.get("type") == "image":
+                    try:
+                        parts.append({"type": "image_url", "image_url": {"url": image_data_url(next(it))}})
+                    except StopIteration:
+                        raise ValueError("more image placeholders in the messages than images") from None
+                else:
+                    parts.append({"type": "text", "text": p.get("text", "")})
+            content = parts
+        out.append({"role": m["role"], "content": content})
+    if next(it, None) is not None:
+        raise ValueError("more images than image placeholders in the messages")
+    return out
+
+
+def _retryable(e: BaseException) -> bool:
+    import openai
+
+    if isinstance(e, (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
+                      openai.InternalServerError, openai.APIResponseValidationError, ValueError)):
+        return True  # ValueError: a body that is not the JSON it should be (a broken proxy or server)
+    return isinstance(e, openai.APIStatusError) and e.status_code >= 500
+
+
+def _fatal(e: BaseException) -> bool:
+    import openai
+
+    return isinstance(e, (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError))
+
+
+class OpenAIBackend(Backend):
+    name = "openai"
+
+    def __init__(self, model: str | None, *, base_url: str | None = None, api_key: str | None = None,
+                 concurrency: int = 4, timeout: float = 600.0, max_retries: int = 5, backoff: float = 1.0,
+                 max_backoff: float = 60.0, sampling_extras: bool = True, extra_body: dict | None = None):
+        from openai import OpenAI
+
+        key = api_key or os.environ.get("VIRGO_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        # Retries are ours (they cover malformed bodies too and log nothing per attempt), not the client's.
+        self.client = OpenAI(base_url=base_url, api_key=key, timeout=timeout, max_retries=0)
+        self.model_name = model or self._served_model()
+        self.concurrency = max(1, concurrency)
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.sampling_extras = sampling_extras
+        self.extra_body = dict(extra_body or {})
+        self.attempts = 0  # requests sent, retries included
+        self._lock = threading.Lock()
+
+    def _served_model(self) -> str:
+        models = self.client.models.list().data
+        if not models:
+            raise ValueError("the server lists no models; pass the model name")
+        return models[0].id
+
+    def body_extras(self, c: GenerateConfig) -> dict[str, Any]:
+        extra = dict(self.extra_body)
+        if self.sampling_extras:
+            if c.repetition_penalty != 1.0:
+                extra["repetition_penalty"] = c.repetition_penalty
+            extra.setdefault("skip_special_tokens", False)
+        if c.thinking_budget is not None:
+            extra["thinking_budget"] = c.thinking_budget
+        if c.force_wait:
+            extra["force_wait"] = c.force_wait
+        return extra
+
+    def _once(self, req: GenRequest, cfg: GenerateConfig) -> GenOutput:
+        c = req.settings(cfg)
+        seed = req.resolved_seed(cfg)
+        with self._lock:
+            self.attempts += 1
+        resp = self.client.chat.completions.create(
+            model=self.model_name, messages=to_openai_messages(req.messages, req.images),
+            max_tokens=c.max_new_tokens, temperature=c.temperature, top_p=c.top_p, seed=seed % (2**31),
+            extra_body=self.body_extras(c) or None)
+        if not getattr(resp, "choices", None):
+            raise ValueError("the response has no choices")
+        choice = resp.choices[0]
+        finish = "length" if choice.finish_reason == "length" else "stop"
+        info = (choice.model_extra or {}).get("virgo") or {}
+        if isinstance(info.get("text"), str):
+            text = info["text"]
+        else:
+            msg = choice.message
+            extra = msg.model_extra or {}
+            reasoning = extra.get("reasoning_content", extra.get("reasoning"))
+            text = join_reasoning(reasoning, msg.content, finish)
+        usage = resp.usage
+        details = getattr(usage, "completion_tokens_details", None) if usage else None
+        thought = info.get("thought_tokens", getattr(details, "reasoning_tokens", None))
+        return GenOutput(text=text, finish_reason=finish,
+                         prompt_tokens=usage.prompt_tokens if usage else None,
+                         completion_tokens=usage.completion_tokens if usage else None,
+                         thought_tokens=thought, seed=seed, budget_forced=bool(info.get("budget_forced", False)),
+                         waits=int(info.get("waits") or 0))
+
+    def generate_one(self, req: GenRequest, cfg: GenerateConfig) -> GenOutput:
+        """One request with retries: exponential backoff with full jitter, capped at ``max_backoff`` seconds."""
+        for attempt in range(self.max_retries + 1):
+            try:
+                return self._once(req, cfg)
+            except Exception as e:
+                if _fatal(e) or not _retryable(e) or attempt == self.max_retries:
+                    raise
+                delay = min(self.max_backoff, self.backoff * 2 ** attempt)
+                time.sleep(random.uniform(delay / 2, delay))
+        raise AssertionError("unreachable")
+
+    def iter_generate(self, requests: Sequence[GenRequest], cfg: GenerateConfig) -> Iterator[tuple[int, GenOutput]]:
+        failures: dict[int, BaseException] = {}
+        with concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="virgo-openai") as pool:
+            futures = {pool.submit(self.generate_one, r, cfg): i for i, r in enumerate(requests)}
+            try:
+                for fut in concurrent.futures.as_completed(futures):
+                    i = futures[fut]
+                    try:
+                        out = fut.result()
+                    except Exception as e:
+                        if _fatal(e):
+                            raise
+                        failures[i] = e
+                        continue
+                    yield i, out
+            finally:
+                for f in futures:
+                    f.cancel()
+        if failures:
+            raise GenerationFailures(failures)
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,123 @@
+"""In-process generation with transformers: batched over the KV cache, left padded, sorted by length."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from virgo.infer.backends.base import Backend, GenerationFailures
+from virgo.infer.config import GenerateConfig
+from virgo.infer.generation import Decoder, Encoded, LogitsProcessor, RowSpec
+from virgo.infer.images import DEFAULT_MAX_PIXELS, open_image
+from virgo.infer.requests import GenOutput, GenRequest
+from virgo.prompts import render_chat
+
+
+def _count_image_parts(messages: list[dict[str, Any]]) -> int:
+    n = 0
+    for m in messages:
+        if isinstance(m.get("content"), list):
+            n += sum(1 for part in m["content"] if isinstance(part, dict) and part.get("type") == "image")
+    return n
+
+
+class TransformersBackend(Backend):
+    """``model`` is a checkpoint path or an already-loaded ``(model, processor)`` pair."""
+
+    name = "transformers"
+
+    def __init__(self, model: Any, processor: Any = None, *, dtype: str = "float32",
+                 logits_processors: Sequence[LogitsProcessor] = (), trust_remote_code: bool = False,
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS):
+        if isinstance(model, (tuple, list)):
+            model, processor = model
+        if isinstance(model, (str, Path)):
+            from virgo.modeling.load import load_model, load_processor
+
+            self.model_name = str(model)
+            processor = load_processor(model, trust_remote_code=trust_remote_code)
+            model = load_model(model, dtype=dtype, trust_remote_code=trust_remote_code)
+        else:
+            if processor is None:
+                raise ValueError("an already-loaded model needs its processor: pass (model, processor)")
+            self.model_name = str(getattr(model.config, "_name_or_path", "") or type(model).__name__)
+        model.eval()
+        self.model = model
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.max_pixels = max_pixels
+        self.decoder = Decoder(model, self.tokenizer, logits_processors=logits_processors)
+
+    # -- prompts --------------------------------------------------------------------------------------------
+
+    def prompt_text(self, req: GenRequest) -> str:
+        n = _count_image_parts(req.messages)
+        if n != len(req.images):
+            raise ValueError(f"request {req.id!r}: {n} image placeholder(s) in the messages but "
+                             f"{len(req.images)} image(s)")
+        return render_chat(req.messages, add_generation_prompt=True)
+
+    def encode(self, req: GenRequest) -> Encoded:
+        import torch
+
+        text = self.prompt_text(req)
+        if req.images:
+            if not hasattr(self.processor, "image_processor"):
+                raise ValueError(f"request {req.id!r} has images but {self.model_name} has no image processor")
+            images = [open_image(im, max_pixels=self.max_pixels) for im in req.images]
+            x = self.processor(text=[text], images=images, return_tensors="pt")
+            ids = x["input_ids"][0]
+            mm = x.get("mm_token_type_ids")
+            mm = mm[0] if mm is not None else (ids == self.model.config.image_token_id).to(torch.int32)
+            return Encoded(ids, mm.to(torch.int32), x["pixel_values"], x["image_grid_thw"])
+        ids = torch.tensor(self.tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
+        return Encoded(ids, torch.zeros_like(ids, dtype=torch.int32))
+
+    def _length_estimate(self, req: GenRequest) -> int:
+        """Prompt tokens, with each image's cost read from its header (no decoding): for sorting only.
+
+        A bad request sorts as empty; it fails with a clear error when its batch is encoded.
+        """
+        from virgo.train.data import ImageLimits, image_token_count
+
+        try:
+            n = len(self.tokenizer(self.prompt_text(req), add_special_tokens=False)["input_ids"])
+            if req.images and hasattr(self.processor, "image_processor"):
+                limits = ImageLimits.for_processor(self.processor, None, None)
+                n += sum(image_token_count(self.processor, im, limits) for im in req.images if isinstance(im, str))
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+        return n
+
+    # -- generation -----------------------------------------------------------------------------------------
+
+    def row_spec(self, req: GenRequest, cfg: GenerateConfig) -> RowSpec:
+        c = req.settings(cfg)
+        return RowSpec(max_new_tokens=c.max_new_tokens, temperature=c.temperature, top_p=c.top_p,
+                       repetition_penalty=c.repetition_penalty, seed=req.resolved_seed(cfg),
+                       thinking_budget=c.thinking_budget, force_wait=c.force_wait, on_text=req.on_text)
+
+    def iter_generate(self, requests: Sequence[GenRequest], cfg: GenerateConfig) -> Iterator[tuple[int, GenOutput]]:
+        # Longest first: similar lengths share a batch (little padding), and memory peaks at the start.
+        order = sorted(range(len(requests)), key=lambda i: -self._length_estimate(requests[i]))
+        failures: dict[int, BaseException] = {}
+        for start in range(0, len(order), cfg.batch_size):
+            chunk, encoded = [], []
+            for i in order[start:start + cfg.batch_size]:
+                try:
+                    encoded.append(self.encode(requests[i]))
+                    chunk.append(i)
+                except ValueError as e:  # a bad image or prompt fails its own request, not the run
+                    failures[i] = e
+            specs = [self.row_spec(requests[i], cfg) for i in chunk]
+            for j, res in self.decoder.run(encoded, specs):
+                text = self.tokenizer.decode(res.token_ids, skip_special_tokens=False,
+                                             clean_up_tokenization_spaces=False)
+                yield chunk[j], GenOutput(
+                    text=text, finish_reason=res.finish_reason, prompt_tokens=res.prompt_tokens,
+                    completion_tokens=res.completion_tokens, thought_tokens=res.thought_tokens,
+                    seed=specs[j].seed, budget_forced=res.budget_forced, waits=res.waits,
+                    token_ids=res.token_ids)
+        if failures:
+            raise GenerationFailures(failures)

@@ -1,0 +1,217 @@
+"""`virgo serve` for real: uvicorn on a free 127.0.0.1 port with the tiny model, driven by the `openai` client.
+
+The model is random, so a small logits processor (a "script") makes it write the long-thought layout: open the
+thought, close it after 5 tokens, a solution of 4 tokens, then end the turn. What is checked is the server's
+handling (split, stream, auth, limits, batching) and that it returns exactly what the local backend generates.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import io
+import socket
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+from PIL import Image
+
+from virgo.infer import GenerateConfig, GenRequest, make_backend, run_generate
+from virgo.infer.server import create_app
+from virgo.prompts import build_messages
+from virgo.records import Generation, Problem, read_records
+from virgo.thought import BEGIN_SOLUTION, BEGIN_THOUGHT, END_SOLUTION, END_THOUGHT, Status, parse_response
+
+KEY = "sk-test-key"
+BIG = 1e9
+
+
+class LongThoughtScript:
+    """gen[0] opens the thought, gen[6] closes it, gen[7] opens the solution, gen[12] closes it, gen[13] ends."""
+
+    def __init__(self, tok):
+        t = tok.convert_tokens_to_ids
+        self.at = {0: t(BEGIN_THOUGHT), 6: t(END_THOUGHT), 7: t(BEGIN_SOLUTION), 12: t(END_SOLUTION),
+                   13: t("<|im_end|>")}
+        self.scripted = list(self.at.values())
+
+    def __call__(self, gens, scores):
+        for b, g in enumerate(gens):
+            scores[b, self.scripted] = -BIG
+            # Once a budget forces the close early, the script goes on relative to where the solution opened.
+            n = len(g) if self.at[7] not in g else 7 + len(g) - g.index(self.at[7])
+            if n in self.at and (n > 6 or self.at[6] not in g):
+                scores[b, self.at[n]] = BIG
+        return scores
+
+
+def data_url(im: Image.Image) -> str:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+@pytest.fixture(scope="module")
+def local(tiny_model):
+    script = LongThoughtScript(tiny_model[1].tokenizer)
+    return make_backend("transformers", model=tiny_model, logits_processors=[script])
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model, local, tmp_path_factory):
+    import uvicorn
+
+    root = tmp_path_factory.mktemp("images")
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(root / "red.png")
+    app = create_app(None, backend=local, model_name="tiny", api_key=KEY, image_root=root,
+                     cfg=GenerateConfig(max_new_tokens=20), max_body_bytes=1_000_000, max_image_pixels=300 * 300,
+                     batch_wait=0.05)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    yield {"url": url, "base_url": url + "/v1", "root": root, "app": app}
+    srv.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server["base_url"], api_key=KEY, max_retries=0, timeout=60)
+
+
+def ask(client, content, **kw):
+    return client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": content}], **kw)
+
+
+def test_models_and_text_completion_split_like_a_reasoning_server(client):
+    assert [m.id for m in client.models.list().data] == ["tiny"]
+    r = ask(client, "What is 3 + 4?")
+    choice = r.choices[0]
+    raw = choice.model_extra["virgo"]["text"]
+    parsed = parse_response(raw)
+    assert parsed.status is Status.COMPLETE and choice.finish_reason == "stop"
+    assert choice.message.model_extra["reasoning_content"] == parsed.thought
+    assert choice.message.content == parsed.solution
+    assert r.usage.completion_tokens == 14 and r.usage.completion_tokens_details.reasoning_tokens == 5
+
+
+def test_server_returns_what_the_local_backend_generates(client, local):
+    r = ask(client, "What is 3 + 4?", max_tokens=10)
+    want = local.generate([GenRequest(build_messages("What is 3 + 4?", 0))], GenerateConfig(max_new_tokens=10))[0]
+    assert r.choices[0].model_extra["virgo"]["text"] == want.text
+    assert r.choices[0].finish_reason == "length" == want.finish_reason
+
+
+def test_image_as_data_url_and_local_path_under_the_root(client, server):
+    red = Image.new("RGB", (40, 40), (200, 30, 30))
+    text_only = ask(client, "What colour?", max_tokens=2)
+    by_url = ask(client, [{"type": "image_url", "image_url": {"url": data_url(red)}},
+                          {"type": "text", "text": "What colour?"}], max_tokens=2)
+    by_path = ask(client, [{"type": "image_url", "image_url": {"url": "red.png"}},
+                           {"type": "text", "text": "What colour?"}], max_tokens=2)
+    assert by_url.usage.prompt_tokens > text_only.usage.prompt_tokens
+    assert by_path.usage.prompt_tokens == by_url.usage.prompt_tokens
+    assert by_path.choices[0].model_extra["virgo"]["text"] == by_url.choices[0].model_extra["virgo"]["text"]
+    outside = server["root"].parent / "secret.png"
+    red.save(outside)
+    with pytest.raises(openai.PermissionDeniedError, match="outside"):
+        ask(client, [{"type": "image_url", "image_url": {"url": str(outside)}}], max_tokens=2)
+    with pytest.raises(openai.BadRequestError, match="remote image URLs"):
+        ask(client, [{"type": "image_url", "image_url": {"url": "http://example.com/a.png"}}], max_tokens=2)
+
+
+def test_streaming_sends_reasoning_then_content(client):
+    whole = ask(client, "What is 3 + 4?")
+    stream = ask(client, "What is 3 + 4?", stream=True, stream_options={"include_usage": True})
+    reasoning, content, kinds, finish, usage = [], [], [], None, None
+    for chunk in stream:
+        if chunk.usage:
+            usage = chunk.usage
+        for c in chunk.choices:
+            r = (c.delta.model_extra or {}).get("reasoning_content")
+            if r:
+                reasoning.append(r)
+                kinds.append("r")
+            if c.delta.content:
+                content.append(c.delta.content)
+                kinds.append("c")
+            finish = c.finish_reason or finish
+    assert len(reasoning) > 1 and content and kinds == sorted(kinds, reverse=True)  # all reasoning first
+    assert "".join(reasoning) == whole.choices[0].message.model_extra["reasoning_content"]
+    assert "".join(content) == whole.choices[0].message.content
+    assert finish == "stop" and usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_thinking_budget_through_the_server(client):
+    r = ask(client, "What is 3 + 4?", extra_body={"thinking_budget": 2})
+    info = r.choices[0].model_extra["virgo"]
+    assert info["budget_forced"] and info["thought_tokens"] == 2
+    assert parse_response(info["text"]).status is Status.COMPLETE
+
+
+def test_bad_key_is_401(server):
+    bad = openai.OpenAI(base_url=server["base_url"], api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.models.list()
+    assert httpx.post(server["base_url"] + "/chat/completions", json={}).status_code == 401
+
+
+def test_oversized_image_and_body_are_rejected(client, server):
+    huge = Image.new("RGB", (400, 400), (0, 0, 0))  # 160,000 pixels > the 90,000 limit (a tiny PNG)
+    with pytest.raises(openai.BadRequestError, match="over the limit"):
+        ask(client, [{"type": "image_url", "image_url": {"url": data_url(huge)}}])
+    r = httpx.post(server["base_url"] + "/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
+                   json={"messages": [{"role": "user", "content": "x" * 1_200_000}]})
+    assert r.status_code == 413 and "larger than" in r.json()["error"]["message"]
+
+
+def test_twenty_concurrent_requests_are_all_answered_in_batches(client, server):
+    worker = server["app"].state.worker
+    before = len(worker.batches)
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda i: ask(client, f"What is {i} + {i}?", max_tokens=8), range(20)))
+    assert len(results) == 20 and all(r.choices[0].finish_reason == "length" for r in results)
+    sizes = worker.batches[before:]
+    assert sum(sizes) == 20 and max(sizes) > 1
+
+
+def test_openai_backend_against_the_server_equals_local_generation(server, local, tmp_path):
+    img = server["root"] / "red.png"
+    problems = [Problem(id="t", question="What is 3 + 4?", answer="7"),
+                Problem(id="i", question="What colour?", answer="red", images=[str(img)])]
+    cfg = GenerateConfig(max_new_tokens=16, prompt="plain")
+    remote = run_generate("tiny", problems, tmp_path / "remote.jsonl", cfg, backend="openai",
+                          base_url=server["base_url"], api_key=KEY, progress=False)
+    run_generate(local, problems, tmp_path / "local.jsonl", cfg, progress=False)
+    assert remote["generated"] == 2
+    got = {g.id: g for g in read_records(tmp_path / "remote.jsonl", Generation)}
+    want = {g.id: g for g in read_records(tmp_path / "local.jsonl", Generation)}
+    for k in ("t", "i"):
+        assert (got[k].text, got[k].status, got[k].thought_tokens, got[k].completion_tokens) == \
+               (want[k].text, want[k].status, want[k].thought_tokens, want[k].completion_tokens)
+        assert got[k].settings["backend"] == "openai" and got[k].model == "tiny"
+
+
+def test_openai_backend_retries_through_faults(server, tmp_path):
+    from virgo.distill.faults import FaultProxy
+
+    problems = [Problem(id=f"p{i}", question=f"What is {i} + 1?", answer=str(i + 1)) for i in range(6)]
+    cfg = GenerateConfig(max_new_tokens=4, prompt="plain")
+    with FaultProxy(server["url"], shares={"500": 0.3, "malformed": 0.2}, seed=1) as proxy:
+        be = make_backend("openai", "tiny", base_url=proxy.url + "/v1", api_key=KEY, concurrency=3, backoff=0.01)
+        summary = run_generate(be, problems, tmp_path / "g.jsonl", cfg, progress=False)
+        faults = proxy.counts["500"] + proxy.counts["malformed"]
+    assert summary["generated"] == 6 and "failed" not in summary
+    assert faults > 0 and be.attempts == 6 + faults
+    assert len(read_records(tmp_path / "g.jsonl", Generation)) == 6
