@@ -12,7 +12,8 @@ Every accuracy Virgo reports, and every filter of distilled data, goes through t
 * ``Judge``: the optional LLM judge (OpenAI-compatible endpoint) for what the rules leave undecided
 
 Model text never reaches ``eval``, ``exec`` or ``sympify``: extraction is linear string work, numbers
-are read by a tiny grammar, and expressions go through Math-Verify's LaTeX parser only.
+are read by a tiny grammar, and expressions go through Math-Verify's LaTeX parser only. ``AUDIT.md`` compares
+this grader with the original one on 500 real long-thought responses.
 
 What the grader reads from a ``Problem`` (the benchmark loaders fill these):
 
@@ -24,9 +25,12 @@ What the grader reads from a ``Problem`` (the benchmark loaders fill these):
 ``meta["question_type"]``      ``multi-choice`` / ``multiple-choice`` (MC); ``theorem-proving`` /
                                ``Theorem proof`` (excluded); ``meta["label"] == "Theorem_Proving"`` too
 ``meta["tolerance"]``          absolute numeric tolerance: a number, ``"1e-1"``, or per answer
-or ``meta["error"]``           ``"1e-2,1e-3"`` (OlympiadBench's ``error`` field; ``",1e0"`` = none, then 1)
-``meta["unit"]``               the gold answer's unit (or per answer, comma-separated), dropped from both
-``meta["is_multiple_answer"]`` several answers, all required (split on top-level commas / all boxes)
+or ``meta["error"]``           ``"1e-2,1e-3"`` (OlympiadBench's ``error`` field; ``",1e0"`` = none, then 1;
+                               ``"None"`` / ``"null"`` strings mean no tolerance)
+``meta["unit"]``               the gold answer's unit (or per answer, comma-separated: ``",kg"``), dropped
+                               from both
+``meta["is_multiple_answer"]`` several answers, all required (split on top-level commas / all boxes); a gold
+                               with one answer per line is read the same way (MathVerse's ``"C\\nD"``)
 ``meta["answers"]``            (optional) the gold parts as a list, instead of splitting ``answer``
 ``meta["ordered"]``            (optional) the parts must come in the given order (default: any order)
 ``meta["alternatives"]``       (optional) a list of accepted gold answers, any one suffices

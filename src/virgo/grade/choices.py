@@ -33,6 +33,22 @@ def letter_of(text: str, letters: str) -> str | None:
     return letter if letter in letters else None
 
 
+_LETTER_LIST_SEP = re.compile(r"\s*(?:,|;|&|\band\b|\n|\s)\s*", re.I)
+_ONE_LETTER = re.compile(r"[(\[]?([A-Z])[)\]]?")
+
+
+def letters_of(text: str, letters: str) -> list[str] | None:
+    """Several option letters ("C, D", "C and D", "(A) (C)", one per line): sorted, or None unless 2+."""
+    parts = [p for p in _LETTER_LIST_SEP.split(text.strip().replace("\\text", "")) if p.strip("{}")]
+    found = []
+    for p in parts:
+        m = _ONE_LETTER.fullmatch(clean(p.strip("{}")))
+        if m is None or m.group(1) not in letters:
+            return None
+        found.append(m.group(1))
+    return sorted(set(found)) if len(set(found)) >= 2 else None
+
+
 def option_word_letter(text: str, letters: str) -> str | None:
     """The last "Option B" / "choice (C)" named in ``text``."""
     found = [m.group(1).upper() for m in _OPTION_WORD.finditer(text)]

@@ -43,17 +43,21 @@ def grade_cmd(
                                     help="Judge model name (default: the first model the endpoint lists)."),
     judge_cache: Path = typer.Option(None, "--judge-cache", dir_okay=False,
                                      help="Judge reply cache (JSONL; default $VIRGO_CACHE/judge-cache.jsonl)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Regrade everything: replace --out instead of resuming."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Regrade everything: replace --out instead of resuming."),
     summary_json: Path = typer.Option(None, "--summary-json", dir_okay=False,
                                       help="Also write the summary (accuracy, verdicts, graded_by) as JSON here."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Grade generations against gold answers and print a summary table.
 
-    Each response's thought is stripped, its final answer extracted (boxed, "the answer is", option letters or
-    texts, ...) and compared with the gold answer (Math-Verify, tolerances, units, multiple answers). Verdicts:
-    correct, wrong, no_answer, truncated; each grade names the rule that extracted the answer (extracted_by)
-    and the one that decided (graded_by). Every response is graded in a worker process under a hard time limit.
+    Each response's thought is stripped and its final answer extracted (boxed, "the answer is", option letters).
+
+    The answer is compared with the gold one (Math-Verify, tolerances, units, multiple answers, option texts).
+
+    Verdicts: correct, wrong, no_answer, truncated. Each grade names its extraction rule and deciding rule.
+
+    Every response is graded in a worker process under a hard time limit; rerunning resumes.
     """
     from rich.console import Console
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from functools import lru_cache
 
 from virgo.grade.norm import clean
@@ -18,6 +19,8 @@ from virgo.grade.norm import clean
 # Longest answer handed to the engine: a multi-hundred-character "answer" is runaway text, and parsing it
 # costs close to a second; such answers are compared as strings only.
 MAX_PARSE_CHARS = 500
+# A one-character sub/superscript braced, as TeX reads it: the engine fails on "m_e" and "x^e" unbraced.
+_SCRIPT = re.compile(r"([_^])\s*([A-Za-z0-9])")
 
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
@@ -25,6 +28,7 @@ logging.getLogger("math_verify").setLevel(logging.ERROR)
 @lru_cache(maxsize=1)
 def _mv():
     import math_verify
+    from latex2sympy2_extended.math_normalization import NormalizationConfig
     from math_verify import LatexExtractionConfig
 
     # The warning about disabled timeouts is expected here: the pool enforces the limit.
@@ -33,13 +37,17 @@ def _mv():
 
     math_verify.parser.TIMEOUT_WARNING_SHOWN = True
     math_verify.grader.TIMEOUT_WARNING_SHOWN = True
-    return math_verify, [LatexExtractionConfig(boxed_match_priority=0)]
+    # Math-Verify's defaults, except unit removal: it drops a trailing letter it takes for a unit, so
+    # "2 v_0 t" parsed as 2 v_0 and matched "2 v_0". Units are split off before the engine (virgo.grade.norm).
+    normalization = NormalizationConfig(basic_latex=True, units=False, malformed_operators=True, nits=True,
+                                        boxed="all")
+    return math_verify, [LatexExtractionConfig(boxed_match_priority=0, normalization_config=normalization)]
 
 
 @lru_cache(maxsize=256)
 def parse_math(answer: str):
     """Math-Verify's parse of one answer (a tuple of sympy objects), or None if it did not parse to math."""
-    s = clean(answer)
+    s = _SCRIPT.sub(r"\1{\2}", clean(answer))
     if not s or len(s) > MAX_PARSE_CHARS:
         return None
     mv, config = _mv()

@@ -6,10 +6,14 @@ first; the first that finds something wins:
 
 ``boxed``            the last ``\\boxed{}``/``\\fbox{}`` (nested braces; every box for multi-answer items)
 ``answer_is``        "the (final) answer is ...", "Answer: ...", "**Final Answer** ...", "答案是 ..."
-``whole``            the whole region, when it is one short line ("42", "(B)", a bare solution section)
-``letter``           (multiple choice) a line naming an option: "(B)", "B: 40°", "Option B", "**B**"
+``whole``            the whole region, when it is one short line that is not a sentence ("42", "(B)", "x = 5");
+                     a sentence too when the gold answer is a word or phrase ("The city is Tampa.")
+``letter``           (multiple choice) a line naming an option: "(B)", "B: 40°", "Option B", "**B**", "... (B)."
 ``option_mention``   (MMMU profile) exactly one option's text named in the last paragraph
-``final_statement``  the value closing the last lines: "... is 9.", "$$\\tan A = 2$$" (the right-hand side)
+``final_statement``  the value closing the last lines: "... is 9.", "$$\\tan A = 2$$" (the right-hand side), an
+                     explicit "X is the correct answer", or the one number of a concluding sentence ("So, ...
+                     would have saved 550 gallons."); lines that re-check a result are skipped, and a text that
+                     stops mid-sentence states no final value
 
 After a generation hit its token limit only the strong rules (``boxed``, ``answer_is``) count: a
 value picked out of a cut-off text is not a final answer. For multiple-choice items the answer is
@@ -24,8 +28,9 @@ import re
 from dataclasses import dataclass
 
 from virgo.boxed import boxed_contents
-from virgo.grade.choices import letter_of, mentioned_option, option_of, option_word_letter
-from virgo.grade.norm import clean, key, split_answers
+from virgo.grade.choices import letter_of, letters_of, mentioned_option, option_of, option_word_letter
+from virgo.grade.equiv import alternatives
+from virgo.grade.norm import clean, dedupe, is_text_answer, split_answers
 from virgo.grade.profiles import Profile, get_profile, is_multiple_choice, valid_letters
 from virgo.records import Problem
 from virgo.thought import strip_thought
@@ -44,7 +49,8 @@ class Extraction:
 
     answer: str | None
     rule: str
-    answers: tuple[str, ...] = ()  # every part, for multi-answer items (in the order given)
+    # Multi-answer items: every part of every box, repeats included, in order (``answer`` joins the distinct boxes).
+    answers: tuple[str, ...] = ()
 
     @property
     def found(self) -> bool:
@@ -56,13 +62,15 @@ NONE = Extraction(None, "none")
 _ANSWER_IS = re.compile(
     r"(?:(?:final|correct)\s+(?:answer|result|option|choice)|\banswer|\bfinal\s+result)\s*\**\s*"
     r"(?:is|should\s+be|would\s+be|will\s+be|[:：=])\s*(?:is\s*)?[:：]?"
+    r"|\b(?:the|final)\s+(?:answers|options|choices)\s+are\b\s*:?"  # not "points from correct answers are"
     r"|\*\*\s*final\s+answer\s*:?\s*\**\s*:?|final\s+answer\s*\n"
     r"|答案(?:是|为|：|:)",
     re.I,
 )
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\$([^$\n]+?)\$", re.S)
 _FINAL_ANCHOR = re.compile(r"(?:\b(?:is|are|was|were|equals|be|gives|yields)\b|=|≈|\\approx|:)")
-_SENTENCE_END = re.compile(r"(?<=[^\s\d\\])\.(?:\s|$)|\.\s+(?=[A-Z])")
+# A period that ends a sentence (not one after an initial or abbreviation: "S.A. = 1209.84").
+_SENTENCE_END = re.compile(r"(?<=[^\s\d\\])(?<!\b[A-Z])\.(?:\s|$)|(?<!\b[A-Z])\.\s+(?=[A-Z])")
 # Where a value's sentence goes on about something else: "0.35625, which is a terminating decimal".
 _CLAUSE = re.compile(r",?\s+(?:which|and|so|but|as|since|because|where|when|for|if|by|that|than|from)\b|[,;]\s")
 # Words between an anchor and its value: "is indeed 18", "is equal to 0.15".
@@ -72,10 +80,19 @@ _FILLER = re.compile(r"^(?:(?:indeed|equal|to|exactly|approximately|about|around
 # "\(y = -4\) is the correct solution", "1940 is the correct number of ways".
 _VALUE_IS_ANSWER = re.compile(
     r"(\\\(.+?\\\)|\$[^$\n]+?\$|[-+]?\d[\d,]*(?:\.\d+)?(?:/\d+)?)\s+is\s+(?:indeed\s+)?(?:the|my)\s+"
-    r"(?:final\s+|correct\s+|right\s+)?(?:answer|solution|result|value|number)\b", re.I)
-# A last line that stops on an operator, a comma or a function word was cut off mid-sentence.
-_CUT_OFF = re.compile(r"(?:[-+*/=,(\[{^_\\]|\\[a-zA-Z]+|\b(?:and|or|so|but|the|a|an|to|of|that|is|are|we|then|with))\s*$",
-                      re.I)
+    r"(final\s+|correct\s+|right\s+)?(answer|solution|result|value|number)\b", re.I)
+# A last line that stops on an operator, a comma or a word (no closing punctuation) was cut off
+# mid-sentence: "So, \\( x = 8k + 3 \\) for some", "... then the intervals where d(c) > 0 would".
+_CUT_OFF = re.compile(r"(?:[-+*/=,(\[{^_\\]|\\[a-zA-Z]+|(?<![\\a-zA-Z])[a-zA-Z]{2,}|\b(?:a|I))\s*$")
+# A line that re-checks a result states it again among other numbers; the conclusion is elsewhere.
+_VERIFYING = re.compile(r"^\W*(?:let(?:'s| me| us)\s+(?:double[- ]?)?(?:check|verify|confirm)"
+                        r"|(?:double[- ]?)?check(?:ing)?\b|verif(?:y|ying|ication)\b"
+                        r"|to (?:double[- ]?)?(?:check|verify|confirm))", re.I)
+# A line that concludes: "So, based on the information given, Karla would have saved 550 gallons ...".
+_CONCLUDING = re.compile(r"^\W*(?:so|thus|therefore|hence|consequently|in conclusion|in summary|to conclude|finally|"
+                         r"overall)\b", re.I)
+# A standalone number in prose (not "8th", "x2", "2x" or part of a formula such as "3^2").
+_PROSE_NUMBER = re.compile(r"(?<![\w.^_{}\\/])[-−]?\d[\d,]*(?:\.\d+)?(?![\w^_{}/])(?!\.\d)")
 # A dollar sign before an amount ("$93 - $15 = $78."), which is currency, not a math delimiter.
 _CURRENCY = re.compile(r"(?<![\\$\w])\$(?=\d[\d,]*(?:\.\d+)?(?:\s|[.,;:!?)]|$))")
 NUMBER_WORDS = {w: str(i) for i, w in enumerate(
@@ -107,12 +124,16 @@ def extract_from_region(region: str, problem: Problem, profile: Profile, *, stro
     multi = bool(problem.meta.get("is_multiple_answer"))
     if boxes:
         if multi:
-            parts = _dedupe(p for b in boxes for p in split_answers(b))
-            return Extraction(", ".join(parts), "boxed", tuple(parts))
+            # Every part of every box, repeats included ("a = \\boxed{-2}, b = \\boxed{-2}"); the answer text
+            # holds each distinct box once, which equivalence uses when that makes the count right (a final
+            # answer boxed twice).
+            parts = [p for b in boxes for p in split_answers(b)]
+            distinct = [p for b in dedupe(boxes) for p in split_answers(b)]
+            return Extraction(", ".join(distinct), "boxed", tuple(parts))
         return Extraction(boxes[-1], "boxed")
     ex = _first(
         lambda: _rule("answer_is", _answer_is(tail)),
-        lambda: None if strong_only else _rule("whole", _whole(region)),
+        lambda: None if strong_only else _rule("whole", _whole(region, prose=_text_gold(problem))),
         lambda: None if strong_only else _rule("final_statement", _final_statement(tail)),
     )
     if ex is None:
@@ -131,6 +152,9 @@ def _extract_choice(region: str, tail: str, boxes: list[str], problem: Problem, 
     def as_choice(value: str | None, rule: str, *, keep_text: bool = True) -> Extraction | None:
         if value is None:
             return None
+        several = letters_of(value, letters)
+        if several:  # "\\boxed{C, D}": kept whole, so a single-answer item can tell it from "C"
+            return Extraction(", ".join(several), rule)
         letter = letter_of(value, letters) or option_of(value, choices)
         if letter:
             return Extraction(letter, rule)
@@ -147,6 +171,10 @@ def _extract_choice(region: str, tail: str, boxes: list[str], problem: Problem, 
     return ex or NONE
 
 
+def _text_gold(problem: Problem) -> bool:
+    return any(is_text_answer(a) for a in alternatives(problem))
+
+
 def _first(*thunks):
     for t in thunks:
         r = t()
@@ -157,17 +185,6 @@ def _first(*thunks):
 
 def _rule(name: str, value: str | None) -> Extraction | None:
     return Extraction(value, name) if value else None
-
-
-def _dedupe(items) -> list[str]:
-    seen: set[str] = set()
-    out = []
-    for it in items:
-        k = key(it)
-        if k and k not in seen:
-            seen.add(k)
-            out.append(it)
-    return out
 
 
 def _value_after(text: str, pos: int) -> str | None:
@@ -209,9 +226,18 @@ def _trim_value(v: str) -> str:
     return v
 
 
-def _whole(region: str) -> str | None:
+# Words of prose (outside math): three of them make a sentence, not a bare answer ("I am not sure").
+_PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
+
+
+def _whole(region: str, *, prose: bool = False) -> str | None:
+    """A region that is itself the answer: one short line ("42", "(B)", "x = 5", "Bugs Bunny"). A sentence
+    counts only for an item whose gold answer is a word or phrase (prose=True); otherwise "So the product is
+    42." is left to the final-statement rule and "I am not sure." is no answer."""
     s = region.strip()
     if "\n" in s or len(s) > WHOLE_MAX_CHARS:
+        return None
+    if not prose and len(_PROSE_WORD.findall(_MATH_SPAN.sub(" ", s))) >= 3:
         return None
     return clean(s) or None
 
@@ -255,6 +281,8 @@ _MATH_START = re.compile(r"[-+−(\[{\\\d.π√∞]|[A-Za-z](?:\s*[=<>^_(]|$)")
 _NOT_UNITS = {"different", "distinct", "possible", "total", "more", "less", "other", "ways", "times", "is", "are",
               "was", "and", "or", "which", "in", "of", "for", "the", "to", "as", "so"}
 _WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
+_UNIT_WORD = re.compile(r"[A-Za-z°%]+(?:\^\{?\d\}?|[²³])?")  # "cm", "units^3"
+_UNIT_POWER = re.compile(r"\$?\^\s*\{?-?\d+\}?\$?[.,;]?|[²³][.,;]?")  # "^2", "$^{3}$" after a unit word
 
 
 def _math_prefix(v: str) -> str:
@@ -267,10 +295,19 @@ def _math_prefix(v: str) -> str:
             taken.append(tok)
             continue
         if _WORD.search(tok):
-            # One word right after a plain number is its unit ("10 years", "5 cm"); equivalence drops it.
-            if len(taken) == 1 and re.fullmatch(r"[-+−]?[\d.,]+", taken[0]) and re.fullmatch(r"[A-Za-z°%]+", tok) \
+            # One word right after a plain number is its unit ("10 years", "5 cm", "56.55 units^3", "12 square
+            # units"); equivalence drops it.
+            if len(taken) == 1 and re.fullmatch(r"[-+−]?[\d.,]+", taken[0]) and _UNIT_WORD.fullmatch(tok) \
                     and tok.lower() not in _NOT_UNITS:
                 taken.append(tok)
+                rest = tokens[i + 1:i + 3]
+                if tok.lower() in ("square", "cubic", "sq") and rest and re.fullmatch(r"[A-Za-z]+", rest[0]):
+                    taken.append(rest.pop(0))
+                elif len(rest) == 2 and rest[0].lower() == "per" and re.fullmatch(r"[A-Za-z]+[.,;]?", rest[1]):
+                    taken.extend([rest[0], rest[1].rstrip(".,;")])  # "10 kilometers per hour"
+                    rest = []
+                if rest and _UNIT_POWER.fullmatch(rest[0]):
+                    taken.append(rest[0].rstrip(".,;"))
             break
         taken.append(tok)
     return " ".join(taken) or v
@@ -289,20 +326,33 @@ def _statement_value(text: str) -> str | None:
             return None  # prose ("grouped in 14 different ways"), not a value
         v = _math_prefix(v)
     v = clean(_rhs(clean(v)))
+    if re.search(r"(?:[-+*/=^_,]|\\[a-zA-Z]+)\s*$", v):
+        return None  # "4c^2 + 4c^2 -": a formula cut short by prose, not a value
     return v if v and _balanced(v) and _mathy(v) else None
 
 
 def _final_statement(tail: str) -> str | None:
     """The value stated by the closing lines: "... is 9.", "$$\\tan A = 2$$" (the right-hand side), "X is the answer".
 
-    Lines are read from the last one back (at most three), and an earlier line only when the later one is
-    a finished sentence without a value ("I think that's the answer."): a text cut off mid-sentence
-    states no final value.
+    An explicit "X is the correct answer/solution" among the last three lines wins. Otherwise lines are read
+    from the last one back, skipping lines that re-check a result, and an earlier line only when the later
+    one is a finished sentence without a value ("I think that's the answer."); a concluding sentence
+    ("So, ...") that states exactly one number gives it. A text cut off mid-sentence states no final value.
     """
     lines = _last_lines(tail)
     if lines and (_CUT_OFF.search(lines[0]) or not _balanced(lines[0])):
         return None
+    # "So, \\(x = 4\\) is indeed the correct solution." then a closing remark that mentions other numbers
+    # ("... recognize that 10 to the power of 4 is 10000."): the explicit claim wins.
     for line in lines:
+        for said in _VALUE_IS_ANSWER.finditer(_CURRENCY.sub("", line)):
+            if said.group(2) or said.group(3).lower() == "answer":
+                value = _statement_value(said.group(1))
+                if value:
+                    return value
+    for line in lines:
+        if _VERIFYING.match(line):
+            continue  # "Let me double-check: 56 + 24 = 80 answered questions, ..." restates numbers
         stripped = _CURRENCY.sub("", line).rstrip(" .!")
         spans = list(_MATH_SPAN.finditer(stripped))
         if spans and spans[-1].end() >= len(stripped) - 1:
@@ -318,14 +368,36 @@ def _final_statement(tail: str) -> str | None:
             value = _statement_value(stripped[anchor.end():])
             if value:
                 return value
+        if _CONCLUDING.match(stripped):
+            value = _only_number(stripped)
+            if value:
+                return value
         if not re.search(r"[.!?)\]$}]\s*$", line):
             return None
     return None
 
 
+def _only_number(line: str) -> str | None:
+    """The one number a concluding sentence states ("Therefore, Frank answered 56 questions correctly."),
+    if it states exactly one; math spans count when they hold a plain number."""
+    def span(m: re.Match) -> str:
+        inner = next(g for g in m.groups() if g is not None)
+        return f" {inner.strip()} " if re.fullmatch(r"\s*-?\d[\d,]*(?:\.\d+)?\s*", inner) else " § "
+
+    numbers = {n.replace("−", "-") for n in _PROSE_NUMBER.findall(_MATH_SPAN.sub(span, line))}
+    return numbers.pop() if len(numbers) == 1 else None
+
+
+_PAREN_LETTER = re.compile(r"\(([A-Z])\)")
+
+
 def _letter_line(tail: str, letters: str) -> Extraction | None:
+    """A closing line that names an option: "(B)", "B: 40°", "Option B", "... are in picture (B)."."""
     for line in _last_lines(tail):
         letter = letter_of(line, letters) or option_word_letter(line, letters)
+        named = {x for x in _PAREN_LETTER.findall(line) if x in letters}
+        if letter is None and len(named) == 1:
+            letter = named.pop()
         if letter:
             return Extraction(letter, "letter")
     return None

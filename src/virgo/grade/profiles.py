@@ -97,7 +97,8 @@ def excluded_reason(problem: Problem, profile: str | Profile = "default") -> str
     """Why ``problem`` cannot be graded under ``profile`` (None when it can)."""
     prof = get_profile(profile)
     if prof.exclude_theorem_proofs:
-        kinds = {_norm(problem.answer_type), _norm(problem.meta.get("question_type")), _norm(problem.meta.get("label"))}
+        kinds = {_norm(problem.answer_type), _norm(problem.meta.get("question_type")),
+                 _norm(problem.meta.get("label"))}
         if kinds & THEOREM_PROOF:
             return "theorem-proving item (no final answer to check)"
     return None

@@ -32,7 +32,8 @@ def render_summary(summary: dict[str, Any], title: str = "grades"):
     from rich.table import Table
 
     n = summary["n"]
-    t = Table(title=f"{title}: n = {n}, accuracy = {100 * summary['accuracy']:.2f}%", title_justify="left")
+    headline = f"{title}: n = {n}, accuracy = {100 * summary['accuracy']:.2f}%"
+    t = Table(title=headline, title_justify="left", min_width=len(headline))  # the headline on one line
     for col, justify in (("", "left"), ("", "left"), ("count", "right"), ("share", "right")):
         t.add_column(col, justify=justify, no_wrap=True)
     for section in ("verdicts", "graded_by", "extracted_by"):

@@ -1,0 +1,155 @@
+"""Verdict semantics (correct / wrong / no_answer / truncated, never merged), extraction rules, summaries,
+and the ``grade_many`` contract (order, refusals)."""
+
+from __future__ import annotations
+
+import pytest
+
+from virgo.grade import PROFILES, RULES, extract_answer, get_profile, grade_many, grade_text, render_summary, summarize
+from virgo.records import VERDICTS, Generation, Grade, Problem
+from virgo.thought import render_response
+
+P = Problem(id="p1", question="What is 6 * 7?", answer="42")
+MC = Problem(id="m1", question="Pick one.\nChoices:\nA. 40\nB. 42\nC. 44", answer="B", choices=["40", "42", "44"],
+             answer_type="multiple_choice")
+THOUGHT = "6 * 7: six sevens. 7 + 7 + 7 + 7 + 7 + 7 = 42. Wait, let me double-check: 6 * 7 = 42."
+
+
+# --- the four verdicts ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "finish_reason", "verdict", "graded_by"), [
+    (render_response(THOUGHT, r"So the product is \boxed{42}."), "stop", "correct", "exact"),
+    (render_response(THOUGHT, r"So the product is \boxed{43}."), "stop", "wrong", "math_verify"),
+    (render_response(THOUGHT, "I could not settle on a value."), "stop", "no_answer", "extraction"),
+    # The thought never closed: nothing inside an unfinished thought is graded, even a box.
+    ("<|begin_of_thought|>\n\n" + THOUGHT + r" So \boxed{42}", "stop", "truncated", "status"),
+    ("<|begin_of_thought|>\n\n" + THOUGHT, "length", "truncated", "status"),
+    # The solution never closed.
+    ("<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>So the product",
+     "length", "truncated", "status"),
+    ("<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>" + r"\boxed{42}",
+     "stop", "truncated", "status"),
+    # Stopped at the token limit: only an explicit final answer counts.
+    (r"6 * 7 = 42, and the answer is \boxed{42}", "length", "correct", "exact"),
+    ("Six sevens... 6 * 7 = 42. So the product is 42.", "length", "truncated", "status"),
+    ("Six sevens... 6 * 7 = 42. So the product is 42.", "stop", "correct", "exact"),
+    ("", "stop", "no_answer", "extraction"),
+    ("", "length", "truncated", "status"),
+])
+def test_verdicts(text, finish_reason, verdict, graded_by):
+    g = grade_text(P, text, finish_reason=finish_reason)
+    assert (g.verdict, g.graded_by) == (verdict, graded_by), g
+    assert g.verdict in VERDICTS and g.id == "p1" and g.gold == "42"
+    if verdict in ("correct", "wrong"):
+        assert g.extracted is not None and g.extracted_by in RULES
+    if verdict == "truncated":
+        assert g.extracted is None and g.detail
+
+
+def test_unclosed_solution_can_be_graded_when_the_model_stopped_on_its_own():
+    text = "<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>" + r"\boxed{42}"
+    lenient = get_profile("default", unclosed_solution="grade")
+    assert grade_text(P, text, profile=lenient).verdict == "correct"
+    assert grade_text(P, text, profile=lenient, finish_reason="length").verdict == "truncated"
+    with pytest.raises(ValueError, match="unclosed_solution"):
+        get_profile("default", unclosed_solution="sometimes")
+
+
+def test_sample_and_stored_answer():
+    g = grade_text(P, r"\boxed{" + "1" * 5000 + "}", sample=3)
+    assert g.sample == 3 and g.verdict == "wrong"
+    assert len(g.extracted) < 1100 and g.extracted.endswith("more characters]")
+
+
+# --- extraction rules, each named in the grade ------------------------------------------------------------
+
+@pytest.mark.parametrize(("problem", "text", "answer", "rule"), [
+    (P, r"First \boxed{41}, then \boxed{\frac{84}{2}}", r"\frac{84}{2}", "boxed"),
+    (P, r"We get \fbox{42}.", "42", "boxed"),
+    (P, r"\boxed{\{1, \{2\}\}}", r"\{1, \{2\}\}", "boxed"),
+    (P, "Multiplying gives the result.\nThe final answer is: $42$", "42", "answer_is"),
+    (P, "**Final Answer**\n\n42 apples", "42 apples", "answer_is"),
+    (P, "答案是 42", "42", "answer_is"),
+    (P, "42", "42", "whole"),
+    (P, "Six sevens make forty-two.\nTherefore, $6 \\times 7 = 42$.", "42", "final_statement"),
+    (P, "I am not sure.", None, "none"),
+    (MC, "The middle option fits.\n(B)", "B", "letter"),
+    (MC, r"\boxed{42}", "B", "boxed"),
+    (MC, "After checking, it is option C.", "C", "letter"),
+])
+def test_extraction_rules(problem, text, answer, rule):
+    ex = extract_answer(text, problem, "default")
+    assert (ex.answer, ex.rule) == (answer, rule)
+    assert ex.found == (answer is not None)
+
+
+def test_option_mentions_only_in_the_mmmu_profile():
+    mention = Problem(id="m2", question="Which organ?", answer="B", choices=["rectum", "pancreas", "stomach"],
+                      answer_type="multiple_choice")
+    assert extract_answer("It must be the pancreas, which makes the juice.", mention, "mmmu").rule == "option_mention"
+    assert extract_answer("It must be the pancreas, which makes the juice.", mention, "default").answer is None
+
+
+def test_thought_is_stripped_before_extraction():
+    text = render_response(r"Maybe \boxed{41}? No.", "The product is 42.")
+    assert extract_answer(text, P).answer == "42"
+
+
+def test_profiles_exist():
+    assert set(PROFILES) == {"default", "mathvision", "mathverse", "olympiadbench", "mmmu"}
+    with pytest.raises(ValueError, match="unknown grading profile"):
+        get_profile("gsm8k")
+
+
+# --- summaries -------------------------------------------------------------------------------------------
+
+def _grade(verdict: str, by: str) -> Grade:
+    return Grade(id="x", sample=0, verdict=verdict, extracted=None, graded_by=by)
+
+
+def test_summary_counts_every_verdict_separately():
+    grades = [_grade("correct", "exact"), _grade("correct", "math_verify"), _grade("truncated", "status"),
+              _grade("no_answer", "extraction"), _grade("truncated", "status")]
+    s = summarize(grades)
+    assert s["n"] == 5 and s["accuracy"] == pytest.approx(2 / 5)
+    assert s["verdicts"] == {"correct": 2, "wrong": 0, "no_answer": 1, "truncated": 2}  # zero counts kept
+    assert s["graded_by"] == {"status": 2, "exact": 1, "math_verify": 1, "extraction": 1}
+    empty = summarize([])
+    assert empty["n"] == 0 and empty["accuracy"] == 0.0 and set(empty["verdicts"]) == set(VERDICTS)
+
+
+def test_summary_table_lists_all_verdicts():
+    from rich.console import Console
+
+    console = Console(width=120, record=True)
+    console.print(render_summary(summarize([_grade("correct", "exact"), _grade("wrong", "timeout")]), title="run"))
+    out = console.export_text()
+    assert "accuracy = 50.00%" in out
+    for word in ("correct", "wrong", "no_answer", "truncated", "timeout", "graded_by"):
+        assert word in out
+
+
+# --- grade_many ----------------------------------------------------------------------------------------------
+
+def test_grade_many_keeps_order_when_items_finish_out_of_order():
+    slow = r"\boxed{10^{10^{10^{10}}}}"  # killed at the time limit, so it finishes last
+    texts = [slow] + [rf"\boxed{{{40 + i % 4}}}" for i in range(11)]
+    problems = [Problem(id=f"q{i}", question="?", answer="42") for i in range(len(texts))]
+    items = [(p, Generation(id=p.id, sample=i % 3, text=t, finish_reason="stop"))
+             for i, (p, t) in enumerate(zip(problems, texts))]
+    grades = grade_many(items, workers=2, timeout=0.5)
+    assert [(g.id, g.sample) for g in grades] == [(p.id, gen.sample) for p, gen in items]
+    assert grades[0].graded_by == "timeout"
+    assert [g.verdict for g in grades[1:]] == ["correct" if (40 + i % 4) == 42 else "wrong" for i in range(11)]
+    # In this process (workers=0, no time limit) the same items grade the same, the tower excepted.
+    assert [g.verdict for g in grade_many(items[1:], workers=0)] == [g.verdict for g in grades[1:]]
+
+
+def test_grade_many_refuses_bad_batches_before_grading():
+    gen = Generation(id="other", sample=0, text=r"\boxed{42}", finish_reason="stop")
+    with pytest.raises(ValueError, match="paired with problem"):
+        grade_many([(P, gen)], workers=0)
+    proof = Problem(id="tp", question="Prove it.", answer="", meta={"label": "Theorem_Proving"})
+    with pytest.raises(ValueError, match="theorem-proving"):
+        grade_many([(proof, Generation(id="tp", sample=0, text="Proof.", finish_reason="stop"))], workers=0)
+    assert grade_many([], workers=2) == []
