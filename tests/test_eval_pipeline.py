@@ -89,3 +89,13 @@ def test_killed_run_resumes_to_one_generation_per_item(tiny_model_dir, shared_da
     assert len(keys) == len(set(keys)) == 12
     assert len(_records(out / "grades.jsonl")) == 12
     assert killed  # otherwise the test did not test resuming
+
+
+def test_mathverse_every_multiple_choice_item_has_options(shared_data):
+    """Four official items write `Choice:` instead of `Choices:`; without their options a right "B" for the gold
+    "False" was graded wrong (found by the grading audit)."""
+    from virgo.eval import get_benchmark
+
+    problems = get_benchmark("mathverse").load(shared_data / "mathverse", "testmini_text_only")
+    mc = [p for p in problems if p.meta.get("question_type") == "multi-choice"]
+    assert len(mc) == 436 and all(p.choices for p in mc)

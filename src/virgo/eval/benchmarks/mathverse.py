@@ -58,12 +58,16 @@ def load(ctx: LoadContext) -> list[Problem]:
 
 
 def parse_choices(question: str) -> list[str] | None:
-    """Option texts from a ``Choices:`` block (``A:40°`` / ``A. 40°`` / ``(A) 40°`` lines), if any."""
-    idx = question.rfind("Choices:")
+    """Option texts from a ``Choices:`` block (``A:40°`` / ``A. 40°`` / ``(A) 40°`` lines), if any.
+
+    A few official items (testmini 339, 340, 429, 430) spell the header ``Choice:``; both are read.
+    """
+    headers = [(question.rfind(h), h) for h in ("Choices:", "Choice:")]
+    idx, header = max(headers)
     if idx < 0:
         return None
     choices = []
-    for line in question[idx + len("Choices:"):].splitlines():
+    for line in question[idx + len(header):].splitlines():
         m = _CHOICE_LINE.match(line)
         if m:
             choices.append(m.group(2))
