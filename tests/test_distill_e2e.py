@@ -1,0 +1,108 @@
+"""`virgo distill` end to end with a real tiny-model teacher: served by `virgo serve` on 127.0.0.1 behind a proxy
+that injects HTTP 500s, hangs and malformed JSON; and as a local model killed with SIGKILL mid-run and resumed.
+The run completes and every (problem, sample) has exactly one rollout."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from virgo.distill.faults import FaultProxy
+from virgo.records import LongThoughtExample, Problem
+from virgo.records.jsonl import read_records, write_records
+
+N = 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def problems_file(tmp_path_factory):
+    from PIL import Image
+
+    d = tmp_path_factory.mktemp("problems")
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(d / "red.png")
+    problems = [Problem(f"t{i}", f"What is {i} + {i}?", str(2 * i)) for i in range(3)]
+    problems.append(Problem("v0", "What colour is the square?", "red", images=["red.png"]))
+    write_records(d / "problems.jsonl", problems)
+    return d / "problems.jsonl"
+
+
+@pytest.fixture(scope="module")
+def served_teacher(tiny_model_dir):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "virgo", "serve", "--model", str(tiny_model_dir), "--port",
+                             str(port), "--log-level", "warning"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(url + "/v1/models", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.monotonic() < deadline, "virgo serve did not start"
+        time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _keys(path):
+    return [(r["id"], r["sample"]) for r in map(json.loads, path.read_text().splitlines())]
+
+
+def test_served_teacher_through_faults_loses_and_duplicates_nothing(served_teacher, problems_file, tmp_path):
+    out = tmp_path / "rollouts.jsonl"
+    with FaultProxy(served_teacher, shares={"500": 0.25, "hang": 0.1, "malformed": 0.15}, seed=3,
+                    hang_seconds=1.0) as proxy:
+        proc = subprocess.run(
+            [sys.executable, "-m", "virgo", "distill", "--problems", str(problems_file), "--teacher",
+             proxy.url + "/v1", "--n", str(N), "--max-new-tokens", "8", "--temperature", "1.0", "--seed", "1",
+             "--concurrency", "4", "--out", str(out)], capture_output=True, text=True, timeout=300)
+        counts = dict(proxy.counts)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert counts.get("500", 0) + counts.get("malformed", 0) + counts.get("hang", 0) > 0  # faults really happened
+    keys = _keys(out)
+    assert len(keys) == len(set(keys)) == 4 * N
+    # The filtered dataset and its stats sit beside the rollouts (a random teacher solves nothing: may be empty).
+    dataset = next(tmp_path.glob("*dataset*.jsonl"))
+    read_records(dataset, LongThoughtExample)
+    stats = json.loads(next(tmp_path.glob("*stats*.json")).read_text())
+    assert stats["rollout"]["records"] == 4 * N and stats["rollout"]["missing"] == 0
+    assert stats["grading"]["teacher"]["n"] == 4 * N  # every rollout graded
+
+
+def test_local_teacher_killed_and_resumed(tiny_model_dir, problems_file, tmp_path):
+    out = tmp_path / "rollouts.jsonl"
+    cmd = [sys.executable, "-m", "virgo", "distill", "--problems", str(problems_file), "--teacher",
+           str(tiny_model_dir), "--n", str(N), "--max-new-tokens", "24", "--temperature", "1.0", "--seed", "2",
+           "--batch-size", "1", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and len(out.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    killed = proc.poll() is None
+    if killed:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(set(_keys(out)))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    keys = _keys(out)
+    assert len(keys) == len(set(keys)) == 4 * N
+    assert killed and done_before < 4 * N  # the kill really interrupted the run
