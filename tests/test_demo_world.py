@@ -1,0 +1,62 @@
+"""The demo's world and data: held-out charts never leak into training, the records are valid virgo records."""
+
+import random
+import re
+
+import pytest
+
+from virgo.demo.data import QUICK, build_experiment_data
+from virgo.demo.world import LETTERS, Question, caption, paraphrase, read_caption, split_tuples
+from virgo.records import LongThoughtExample, Problem
+from virgo.records.jsonl import read_records
+from virgo.thought import Status, parse_response
+
+
+def _worded_values(text: str) -> tuple[int, ...]:
+    found = dict(re.findall(r"Bar ([A-D]) is (\d+) tall", text))
+    return tuple(int(found[c]) for c in LETTERS)
+
+
+def test_caption_paraphrase_and_thought_agree():
+    v = (3, 7, 0, 9)
+    assert read_caption(caption(v)) == v
+    worded = paraphrase(v, random.Random(1))
+    assert _worded_values(worded) == v and "=" not in worded  # a different phrasing from the restatement
+    q = Question("hard", (0, 2, 3))
+    assert q.text == "What is A + C + D?" and q.answer(v) == 12
+    assert "We need A + C + D. A=3, C=0, D=9. 3+0=3. 3+9=12." in q.thought(v) and q.solution(v).endswith("\\boxed{12}.")
+
+
+def test_held_out_charts_never_reach_training(tmp_path):
+    train, held = split_tuples()
+    assert not set(train) & set(held) and len(held) == 2000
+    files = build_experiment_data(tmp_path, QUICK, seed=3)
+    held = set(held)
+    for ex in read_records(files["text_long_thought"], LongThoughtExample):
+        assert _worded_values(ex.question) not in held  # text twins included
+        assert parse_response(ex.response).status == Status.COMPLETE
+    for p in read_records(files["sd_problems"], Problem):
+        assert tuple(p.meta["values"]) not in held
+    for name in ("visual_easy", "visual_hard", "text"):
+        problems = read_records(files[f"eval_{name}"], Problem)
+        assert len(problems) == QUICK.eval_per_set
+        assert all(tuple(p.meta["values"]) in held for p in problems)
+        assert all(p.images and p.images[0].endswith(".png") for p in problems) == (name != "text")
+    oracle = read_records(files["oracle_visual"], LongThoughtExample)
+    assert len(oracle) == QUICK.sd_problems and all(o.images for o in oracle)
+
+
+def test_shipped_base_is_verified_and_tampering_is_named(tmp_path):
+    import shutil
+
+    from virgo.demo.base import SHIPPED, verify
+
+    if not (SHIPPED / "SHA256SUMS").exists():
+        pytest.skip("no shipped base checkpoint")
+    assert verify(SHIPPED) == SHIPPED
+    copy = tmp_path / "base"
+    shutil.copytree(SHIPPED, copy)
+    with open(copy / "config.json", "a") as f:
+        f.write(" ")
+    with pytest.raises(ValueError, match="config.json: sha256 differs"):
+        verify(copy)
