@@ -3,8 +3,6 @@ that injects HTTP 500s, hangs and malformed JSON; and as a local model killed wi
 The run completes and every (problem, sample) has exactly one rollout."""
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +10,7 @@ import time
 
 import httpx
 import pytest
+from procs import kill_after_records
 
 from virgo.distill.faults import FaultProxy
 from virgo.records import LongThoughtExample, Problem
@@ -90,16 +89,7 @@ def test_local_teacher_killed_and_resumed(tiny_model_dir, problems_file, tmp_pat
     cmd = [sys.executable, "-m", "virgo", "distill", "--problems", str(problems_file), "--teacher",
            str(tiny_model_dir), "--n", str(N), "--max-new-tokens", "24", "--temperature", "1.0", "--seed", "2",
            "--batch-size", "1", "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.exists() and len(out.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.05)
-    killed = proc.poll() is None
-    if killed:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    killed = kill_after_records(cmd, out)
     done_before = len(set(_keys(out)))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

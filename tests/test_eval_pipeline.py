@@ -5,13 +5,11 @@ Accuracy is meaningless with a random model; the pipeline is what is tested.
 """
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
+from procs import kill_after_records
 
 RUN_FILES = ("generations.jsonl", "grades.jsonl", "metrics.json", "report.md", "manifest.json")
 
@@ -72,17 +70,8 @@ def test_report_compares_two_runs(run_dir, tmp_path):
 def test_killed_run_resumes_to_one_generation_per_item(tiny_model_dir, shared_data, tmp_path):
     out = tmp_path / "run"
     cmd = _eval(tiny_model_dir, shared_data / "mathvision", out, "--batch-size", "1", limit=12)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     gens = out / "generations.jsonl"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if gens.exists() and len(gens.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.05)
-    killed = proc.poll() is None
-    if killed:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    killed = kill_after_records(cmd, gens)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     keys = [(g["id"], g["sample"]) for g in _records(gens)]

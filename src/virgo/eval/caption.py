@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from virgo.eval.sources import image_label
+from virgo.eval.sources import image_label, read_rows
 from virgo.records import Problem, RecordError
 
 CAPTION_INSTRUCTION = ("Describe this image in detail so that someone who cannot see it could solve a problem "
@@ -46,29 +46,20 @@ def read_captions(path: str | Path) -> Captions:
     """Captions from a JSONL file (see the module docstring); errors name file, line and field."""
     path = Path(path)
     caps = Captions()
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RecordError(f"invalid JSON ({e.msg})", path=path, line=lineno) from None
-            if not isinstance(row, dict):
-                raise RecordError("expected a JSON object", path=path, line=lineno)
-            if "captions" in row:
-                if not isinstance(row.get("id"), str) or not isinstance(row["captions"], list):
-                    raise RecordError("needs 'id' (string) and 'captions' (list)", field="captions", path=path,
-                                      line=lineno)
-                for i, c in enumerate(row["captions"]):
-                    caps.by_item[(row["id"], i)] = str(c)
-            elif isinstance(row.get("image"), str) and isinstance(row.get("caption"), str):
-                image = row["image"]
-                if not Path(image).is_absolute() and (path.parent / image).exists():
-                    image = str((path.parent / image).resolve())
-                caps.add_image(image, row["caption"])
-            else:
-                raise RecordError("expected {'image', 'caption'} or {'id', 'captions'}", path=path, line=lineno)
+    for lineno, row in read_rows(path):  # one reader (and one error wording) for every JSONL the stage reads
+        if "captions" in row:
+            if not isinstance(row.get("id"), str) or not isinstance(row["captions"], list):
+                raise RecordError("needs 'id' (string) and 'captions' (list)", field="captions", path=path,
+                                  line=lineno)
+            for i, c in enumerate(row["captions"]):
+                caps.by_item[(row["id"], i)] = str(c)
+        elif isinstance(row.get("image"), str) and isinstance(row.get("caption"), str):
+            image = row["image"]
+            if not Path(image).is_absolute() and (path.parent / image).exists():
+                image = str((path.parent / image).resolve())
+            caps.add_image(image, row["caption"])
+        else:
+            raise RecordError("expected {'image', 'caption'} or {'id', 'captions'}", path=path, line=lineno)
     return caps
 
 

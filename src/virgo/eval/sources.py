@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from virgo.records import RecordError
+from virgo.records.jsonl import json_error
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -61,7 +62,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as e:
-                    raise RecordError(f"invalid JSON ({e.msg} at column {e.colno})", path=path, line=lineno) from None
+                    raise RecordError(json_error(e), path=path, line=lineno) from None
                 if not isinstance(row, dict):
                     raise RecordError(f"expected a JSON object, got {type(row).__name__}", path=path, line=lineno)
                 yield lineno, row
