@@ -51,6 +51,56 @@ def test_records_round_trip_every_format(tmp_path, fmt):
     assert result.lines == list(range(1, 5)) or fmt == "llamafactory"  # JSON array: lines where items start
 
 
+def edge_records() -> list[LongThoughtExample | SFTExample]:
+    """Records a format storing the rendered response could lose: whitespace at the ends of a section, and a
+    generic response that is an exactly rendered long thought (it must come back generic)."""
+    return [
+        LongThoughtExample(id="ws", question="Q1", thought="  Indented first step.\n\nWait, yes.\n",
+                           solution="\nSo \\boxed{1}.\n\n"),
+        SFTExample(id="rendered-sft", question="Q2", response=render_response("Two.", "\\boxed{2}")),
+        SFTExample(id="own-kind", question="Q3", response="Three.", extra={"kind": "caption"}),  # not virgo's kind
+        LongThoughtExample(id="lt", question="Q4", thought="Four.", solution="\\boxed{4}", extra={"kind": "x"}),
+    ]
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_edge_records_round_trip_every_format(tmp_path, fmt):
+    records = edge_records()
+    out = tmp_path / FORMAT_FILES[fmt]
+    write_dataset(out, records, fmt)
+    _, result = read_dataset(out, fmt)
+    assert result.errors == []
+    assert [type(r) for r in result.records] == [type(r) for r in records]
+    assert result.records == records
+    again = tmp_path / ("again_" + FORMAT_FILES[fmt])
+    write_dataset(again, result.records, fmt)
+    assert read_dataset(again, fmt)[1].records == records
+
+
+def test_rendered_sft_response_is_marked_in_llamafactory_and_still(tmp_path):
+    records = edge_records()
+    write_dataset(tmp_path / "lf.json", records, "llamafactory")
+    rows = json.loads((tmp_path / "lf.json").read_text(encoding="utf-8"))
+    # The assistant turn holds the exact response; only the ambiguous record carries virgo's kind.
+    assert rows[1]["messages"][-1]["content"] == records[1].response and rows[1]["kind"] == "sft"
+    assert [r.get("kind") for r in rows] == [None, "sft", "caption", "x"]
+    assert rows[0]["messages"][-1]["content"] == render_response(records[0].thought, records[0].solution)
+    # Without the key (a foreign file) the same text is read as the long thought it looks like.
+    del rows[1]["kind"]
+    (tmp_path / "foreign.json").write_text(json.dumps(rows), encoding="utf-8")
+    foreign = read_dataset(tmp_path / "foreign.json")[1].records[1]
+    assert isinstance(foreign, LongThoughtExample) and (foreign.thought, foreign.solution) == ("Two.", "\\boxed{2}")
+    write_dataset(tmp_path / "still.jsonl", records, "still")
+    still_rows = [json.loads(x) for x in (tmp_path / "still.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert still_rows[1]["combined_text"] == records[1].response and still_rows[1]["kind"] == "sft"
+    # An extra field that would be read as virgo's kind is refused rather than silently changing the record.
+    from virgo.records import RecordError
+
+    clash = LongThoughtExample(id="c", question="Q", thought="t", solution="s", extra={"kind": "sft"})
+    with pytest.raises(RecordError, match="kind"):
+        write_dataset(tmp_path / "clash.json", [clash], "llamafactory")
+
+
 @pytest.mark.parametrize("a,b", [("llamafactory", "still"), ("still", "hf"), ("hf", "parquet"),
                                  ("parquet", "llamafactory"), ("llamafactory", "virgo")])
 def test_chained_conversions_via_cli(tmp_path, a, b):

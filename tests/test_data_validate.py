@@ -58,6 +58,11 @@ def _dataset(tmp_path):
     add(_good(17, images=[3]), "field 'images[0]': expected a string, got int")
     add({"id": "sft", "question": "Describe.", "response": "A blue square.", "images": ["ok.png"]})
     add(_good(19))
+    # Lines json cannot build at all: 200,000 nested "[" (RecursionError) and a 5,000-digit integer (ValueError).
+    add(b"[" * 200_000, "invalid JSON: nested too deeply")
+    add(b'{"id": "big", "question": "q", "thought": "t", "solution": "s", "n": ' + b"7" * 5000 + b"}",
+        "invalid JSON: an integer literal longer than 4300 digits")
+    add(_good(22))
     add(b'{"id": "torn", "question": "last line cut', "invalid JSON")  # a killed writer's torn tail
     path = tmp_path / "data.jsonl"
     path.write_bytes(b"\n".join(lines))  # no newline at the end, like a torn file
@@ -81,7 +86,7 @@ def test_every_bad_record_gets_one_located_error(tmp_path):
     # Good records are all kept, with their extras and images (re-resolved from the new location).
     _, good = read_dataset(out)
     assert good.errors == []
-    assert [g.id for g in good.records] == ["g1", "sft", "g19"]
+    assert [g.id for g in good.records] == ["g1", "sft", "g19", "g22"]
     assert good.records[0].extra == {"extra_field": {"kept": True}}
     assert good.records[0].images == [str((tmp_path / "ok.png").resolve())]
     # Bad records are set aside exactly as they were, bytes included.
@@ -124,6 +129,19 @@ def test_validate_llamafactory_json_array(tmp_path):
     assert r.exit_code == 1
     assert [row["id"] for row in json.loads(out.read_text())] == ["1"]
     assert [row["id"] for row in json.loads(rejects.read_text())] == ["2", "3", "1"]  # a JSON array again
+
+
+def test_hostile_items_of_a_json_array_are_reported_alone(tmp_path):
+    good = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
+    deep, big = "[" * 200_000 + "]" * 200_000, '{"n": ' + "1" * 5000 + "}"
+    path = tmp_path / "lf.json"
+    path.write_text("[\n" + ",\n".join([json.dumps({**good, "id": "1"}), deep, big, json.dumps({**good, "id": "4"})])
+                    + "\n]\n")
+    v = validate_file(path)
+    assert [g.id for g in v.records] == ["1", "4"]  # the items after the hostile ones are still read
+    assert [(e.line, e.message) for e in v.errors] == [
+        (3, "invalid JSON: nested too deeply (arrays or objects deeper than Python's recursion limit)"),
+        (4, "invalid JSON: an integer literal longer than 4300 digits")]
 
 
 def test_record_types(tmp_path):

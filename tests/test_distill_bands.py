@@ -50,6 +50,25 @@ def test_tally_counts_correct_verdicts_only():
         tally("p", _grades("p", ["correct"]) * 2)
 
 
+def test_a_partly_rolled_out_problem_is_incomplete_not_banded():
+    # One correct rollout graded of the 5 asked for: by count alone that is 1/1 = "medium".
+    assert band_of(1, 1) == "medium"
+    t = tally("p", _grades("p", ["correct"]), n=5)
+    assert (t.n_rollouts, t.n_graded, t.complete, t.band()) == (5, 1, False, "incomplete")
+    done = tally("p", _grades("p", ["correct", "wrong", "wrong", "wrong", "correct"]), n=5)
+    assert done.complete and done.band() == "hard"
+    with pytest.raises(ValueError, match="sample 5 but only n=5"):
+        tally("p", _grades("p", ["correct"] * 6), n=5)
+
+
+def test_incomplete_problems_are_in_no_selection():
+    ts = [ProblemTally("full", 5, 5, False), ProblemTally("part", 5, 2, False, n_graded=2),
+          ProblemTally("part_easy", 5, 1, True, n_graded=3)]
+    picked = {sel: select_band(ts, sel) for sel in ("medium", "solved", "all", "easy", "hard")}
+    assert picked == {"medium": ["full"], "solved": ["full"], "all": ["full"], "easy": [], "hard": []}
+    assert select_band(ts, "random", random_size=3) == ["full"]
+
+
 HAND_MADE = [  # (id, correct out of 5, base greedy correct)
     ("easy5", 5, True), ("easy1", 1, True), ("m5", 5, False), ("m4", 4, None), ("h3", 3, False),
     ("h2", 2, False), ("u1", 1, False), ("u0", 0, False),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from virgo.distill.dataset import build_dataset, choose
@@ -137,3 +139,34 @@ def test_rollouts_of_unknown_problems_are_counted_not_used():
     problems, rollouts, grades, base = make_set(SET)
     ex, stats = build_dataset(problems[1:], rollouts, grades, base, band="solved")
     assert "easy" not in {e.id for e in ex} and stats["rollouts_without_problem"] == 5
+
+
+def test_problems_missing_rollouts_are_incomplete_and_reported():
+    # A run asked for n=5, was interrupted: "one" has 1 rollout (correct), "two" has 2 (both correct), "zero"
+    # none yet. Counting only what exists would call "one" and "two" medium (1/1, 2/2).
+    problems, rollouts, grades, base = make_set({
+        "full": (False, [(C, 30, True), (C, 20, True), (C, 25, True), (C, 40, True), (W, 10, True)]),
+        "one": (False, [(C, 30, True)]),
+        "two": (False, [(C, 30, True), (C, 20, True)]),
+        "zero": (False, []),
+    })
+    for n in (5, None):  # None: n is the highest sample index seen + 1 ("full" has 5)
+        ex, stats = build_dataset(problems, rollouts, grades, base, band="medium", n=n)
+        assert [e.id for e in ex] == ["full"] and ex[0].extra["n_rollouts"] == 5
+        assert stats["n"] == 5
+        assert stats["incomplete"] == {"problems": 3, "rollouts_missing": 4 + 3 + 5, "ids": ["one", "two", "zero"]}
+        assert stats["bands"] == {"easy": 0, "medium": 1, "hard": 0, "unused": 0}
+        assert stats["selection"]["dropped"] == {"incomplete": 2}
+        assert stats["pass_rate"]["correct_per_problem"] == {"4": 1}  # complete problems only
+    ex, _ = build_dataset(problems, rollouts, grades, base, band="solved", n=5)
+    assert [e.id for e in ex] == ["full"]  # "solved" waits for the full set too
+
+
+def test_rollouts_beyond_n_are_ignored_and_counted():
+    problems, rollouts, grades, base = make_set({"p": (False, [(C, 30, True), (W, 20, True), (C, 25, True)])})
+    # Left in the file by an earlier run with --n 5; they have no grades and must not count.
+    extra = [dataclasses.replace(rollouts[0], sample=s) for s in (3, 4)]
+    ex, stats = build_dataset(problems, rollouts + extra, grades, base, band="all", n=3)
+    assert stats["rollouts_beyond_n"] == 2 and stats["rollouts"] == 3
+    assert stats["incomplete"]["problems"] == 0 and stats["bands"]["hard"] == 1
+    assert ex[0].extra["n_rollouts"] == 3 and ex[0].extra["n_correct"] == 2

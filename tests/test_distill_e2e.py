@@ -3,6 +3,7 @@ that injects HTTP 500s, hangs and malformed JSON; and as a local model killed wi
 The run completes and every (problem, sample) has exactly one rollout."""
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -63,19 +64,37 @@ def _keys(path):
     return [(r["id"], r["sample"]) for r in map(json.loads, path.read_text().splitlines())]
 
 
+# A hang outlasts the whole run unless the client gives up on it: only the client's timeout ends it early.
+HANG_SECONDS = 120.0
+CLIENT_TIMEOUT = 10.0  # far above a tiny-model answer (8 tokens) even on busy cores, far below the hang
+
+
 def test_served_teacher_through_faults_loses_and_duplicates_nothing(served_teacher, problems_file, tmp_path):
     out = tmp_path / "rollouts.jsonl"
     with FaultProxy(served_teacher, shares={"500": 0.25, "hang": 0.1, "malformed": 0.15}, seed=3,
-                    hang_seconds=1.0) as proxy:
+                    hang_seconds=HANG_SECONDS) as proxy:
+        t0 = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "-m", "virgo", "distill", "--problems", str(problems_file), "--teacher",
              proxy.url + "/v1", "--n", str(N), "--max-new-tokens", "8", "--temperature", "1.0", "--seed", "1",
-             "--concurrency", "4", "--out", str(out)], capture_output=True, text=True, timeout=300)
+             "--concurrency", "4", "--timeout", str(CLIENT_TIMEOUT), "--max-retries", "8", "--no-progress",
+             "--out", str(out)], capture_output=True, text=True, timeout=300)
+        elapsed = time.monotonic() - t0
         counts = dict(proxy.counts)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert counts.get("500", 0) + counts.get("malformed", 0) + counts.get("hang", 0) > 0  # faults really happened
+    assert counts.get("500", 0) > 0 and counts.get("malformed", 0) > 0  # faults really happened
+    # The hangs were cut by the client's --timeout and retried: waiting them out would take HANG_SECONDS.
+    assert counts.get("hang", 0) > 0 and elapsed < HANG_SECONDS, (counts, elapsed)
     keys = _keys(out)
     assert len(keys) == len(set(keys)) == 4 * N
+    # The time and token summary at the end adds up to the rollouts written.
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    m = re.search(r"rollouts: (\d+) rollouts, 0 missing of (\d+), ([\d.]+) s, (\d+) prompt \+ (\d+) completion "
+                  r"tokens, ([\d.]+) tok/s", proc.stdout)
+    assert m, proc.stdout
+    assert (int(m[1]), int(m[2])) == (4 * N, 4 * N) and 0 < float(m[3]) < elapsed
+    assert (int(m[4]), int(m[5])) == (sum(r["prompt_tokens"] for r in rows), sum(r["completion_tokens"] for r in rows))
+    assert int(m[5]) > 0 and float(m[6]) > 0
     # The filtered dataset and its stats sit beside the rollouts (a random teacher solves nothing: may be empty).
     dataset = next(tmp_path.glob("*dataset*.jsonl"))
     read_records(dataset, LongThoughtExample)

@@ -44,7 +44,51 @@ def test_mathvision_testmini_real(shared_data):
 def test_mathvision_test_split_missing_names_file_and_source(shared_data):
     with pytest.raises(DataMissingError) as e:
         get_benchmark("mathvision").load(shared_data / "mathvision", "test")
-    assert "test.jsonl" in str(e.value) and "mathllm/MATH-V" in str(e.value)
+    msg = str(e.value)
+    assert "test split file 'data/test.jsonl' not found" in msg
+    assert f"  - {shared_data / 'mathvision' / 'data' / 'test.jsonl'}" in msg  # where it looked
+    # Where to get it, and exactly the layout the loader reads (the GitHub repository's, not the HF parquet copy).
+    assert "https://github.com/mathllm/MATH-V" in msg
+    assert "DIR/data/test.jsonl" in msg and "DIR/images/<id>.jpg" in msg
+    assert "HF MathLLMs/MathVision parquet copy is not this layout" in msg
+
+
+def test_mathvision_missing_image_names_it_where_and_source(tmp_path):
+    (tmp_path / "data").mkdir()
+    row = {"id": "7", "question": "Which?", "options": [], "answer": "3", "level": 1, "subject": "algebra",
+           "image": "images/7.jpg"}
+    (tmp_path / "data" / "test.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(DataMissingError) as e:
+        get_benchmark("mathvision").load(tmp_path, "test")
+    msg = str(e.value)
+    assert "image 'images/7.jpg' of item 7 not found" in msg
+    assert f"  - {tmp_path / 'images' / '7.jpg'}" in msg and "https://github.com/mathllm/MATH-V" in msg
+
+
+def test_mmmu_missing_split_names_files_where_and_source(tmp_path):
+    with pytest.raises(DataMissingError) as e:
+        get_benchmark("mmmu").load(tmp_path)
+    msg = str(e.value)
+    assert "mmmu: the validation split not found" in msg
+    assert e.value.tried == [str(tmp_path / "<Subject>" / "validation-*.parquet"), str(tmp_path / "validation.jsonl"),
+                             str(tmp_path / "data.jsonl")]
+    assert all(f"  - {t}" in msg for t in e.value.tried)
+    assert "Get it from: HF MMMU/MMMU (<Subject>/validation-*.parquet)" in msg
+    assert "https://github.com/MMMU-Benchmark/MMMU" in msg
+
+
+def test_mmmu_missing_image_names_it_where_and_source(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "validation_Art_1_1.png").write_bytes(_png())
+    row = {"id": "validation_Art_1", "question": "<image 1> and <image 2>?", "options": "['a', 'b']", "answer": "A",
+           "image_1": "images/validation_Art_1_1.png", "image_2": "images/validation_Art_1_2.png"}
+    (tmp_path / "validation.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(DataMissingError) as e:
+        get_benchmark("mmmu").load(tmp_path)
+    msg = str(e.value)
+    assert "image 'images/validation_Art_1_2.png' of item validation_Art_1 not found" in msg
+    assert e.value.tried[0] == str(tmp_path / "images" / "validation_Art_1_2.png")
+    assert "HF MMMU/MMMU" in msg
 
 
 def test_mathverse_text_only_real(shared_data):

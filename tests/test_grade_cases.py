@@ -4,7 +4,8 @@ Each row of ``tests/data/grade_cases/<benchmark>.jsonl`` names a real item (its 
 against the data, so the table cannot drift from it), a prediction (a response text, or
 ``prediction_from: long_thought`` for the item's real Sky-T1 response), the expected verdict and why.
 Optional: ``graded_by`` / ``undecided`` (also checked), ``profile`` (default: the benchmark's),
-``finish_reason``, ``overrides`` (profile fields). Every grader bug found becomes a row.
+``finish_reason``, ``overrides`` (profile fields), ``meta`` (problem meta the benchmark data does not carry,
+such as ``ordered``). Every grader bug found becomes a row.
 
 Below the tables, sweeps over every item of each benchmark check the rules the tables sample:
 gold answers given back are correct, other options and out-of-tolerance values are wrong.
@@ -13,6 +14,7 @@ gold answers given back are correct, other options and out-of-tolerance values a
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import re
 from functools import lru_cache
@@ -153,6 +155,8 @@ def test_tables_have_rows_for_every_verdict():
 def test_case_table(shared_data, benchmark, row):
     problem = problems(benchmark, str(shared_data))[row["item"]]
     assert problem.answer == row["gold"], "the table's gold answer must be the data's"
+    if "meta" in row:  # a copy: the loaded items are shared between rows
+        problem = dataclasses.replace(problem, meta={**problem.meta, **row["meta"]})
     if row.get("prediction_from") == "long_thought":
         text = long_thought_responses(str(shared_data))[row["item"]]
     else:

@@ -1,5 +1,6 @@
 """`virgo grade` end to end, as a subprocess, on real MathVision items: output records, progress bar, summary table,
-resume, and bad input lines reported with file and line while every good record is graded."""
+resume, and bad input lines reported with file and line while every good record is graded -- model output with
+bytes that are not UTF-8 included (graded, not dropped), and lines json cannot even build."""
 
 from __future__ import annotations
 
@@ -61,31 +62,56 @@ def test_virgo_grade_end_to_end(run_files):
     assert first.returncode == 0, first.stderr
 
     grades = read_records(out, Grade)
-    assert [(g.id, g.sample, g.verdict) for g in grades] == [(pid, i, v) for i, (pid, _, _, v) in enumerate(RESPONSES)]
+    # Line 7's text has bytes that are not UTF-8: it is graded (with U+FFFD for them), so n counts it.
+    assert [(g.id, g.sample, g.verdict) for g in grades] == \
+        [(pid, i, v) for i, (pid, _, _, v) in enumerate(RESPONSES)] + [("6", 90, "no_answer")]
+    assert [g.sample for g in grades if g.extra.get("invalid_utf8")] == [90]
     raw = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert all({"id", "sample", "verdict", "extracted", "graded_by", "extracted_by", "gold"} <= set(r) for r in raw)
     assert [(r["extracted"], r["graded_by"]) for r in raw[:2]] == [("D", "mc_letter"), ("B", "mc_letter")]
-    assert raw[3]["extracted"] == "(3, -4)" and raw[2]["graded_by"] == "status"
+    assert raw[3]["extracted"] == "(3, -4)" and raw[2]["graded_by"] == "finish_reason"
 
     # Progress bar and warnings on stderr: the bad lines are named by file and line, the rest was graded.
     assert "grading" in first.stderr and "resp" in first.stderr
-    assert "generations.jsonl:7: not valid UTF-8" in first.stderr
+    assert "generations.jsonl:7: not valid UTF-8 (byte 35: b'\\xff'): decoded with U+FFFD" in first.stderr
+    assert not [x for x in first.stderr.splitlines() if "skipped a bad record" in x and "generations.jsonl:7" in x]
     assert "generations.jsonl:8" in first.stderr and "finish_reason" in first.stderr
     assert "1 generation ids have no problem" in first.stderr
     # The summary table on stdout: accuracy, every verdict, every deciding rule.
-    assert "accuracy = 33.33%" in first.stdout
-    for word in ("correct", "wrong", "no_answer", "truncated", "mc_letter", "status", "extraction"):
+    assert "accuracy = 28.57%" in first.stdout  # 2 of 7: the undecodable response counts against it
+    for word in ("correct", "wrong", "no_answer", "truncated", "mc_letter", "finish_reason", "extraction"):
         assert word in first.stdout
     summary = json.loads(summary_json.read_text())
-    assert summary["verdicts"] == {"correct": 2, "wrong": 2, "no_answer": 1, "truncated": 1}
-    assert summary["n"] == 6 and summary["profile"] == "mathvision"
+    assert summary["verdicts"] == {"correct": 2, "wrong": 2, "no_answer": 2, "truncated": 1}
+    assert summary["n"] == 7 and summary["profile"] == "mathvision"
 
     # A second run resumes: nothing is graded twice, the summary covers every grade.
     second = _virgo(*args)
     assert second.returncode == 0, second.stderr
-    assert "resuming: 6 grades already" in second.stderr and "0 to grade" in second.stderr
-    assert len(out.read_text().splitlines()) == 6
-    assert "accuracy = 33.33%" in second.stdout
+    assert "resuming: 7 grades already" in second.stderr and "0 to grade" in second.stderr
+    assert len(out.read_text().splitlines()) == 7
+    assert "accuracy = 28.57%" in second.stdout
+
+
+def test_virgo_grade_survives_lines_json_cannot_build(run_files):
+    """200,000 nested "[" (RecursionError inside json) and a 5,000-digit integer (ValueError) in either input are
+    bad lines with a located warning; the run completes and grades every good record."""
+    deep = b"[" * 200_000
+    big = b'{"id": "6", "sample": 7, "text": "x", "finish_reason": "stop", "n": ' + b"1" * 5000 + b"}"
+    with open(run_files / "problems.jsonl", "ab") as f:
+        f.write(deep + b"\n" + big.replace(b'"sample": 7', b'"question": "q", "answer": "1"') + b"\n")
+    gens = run_files / "hostile.jsonl"
+    gens.write_bytes(b'{"id": "2955", "sample": 0, "text": "\\\\boxed{(3, -4)}", "finish_reason": "stop"}\n'
+                     + deep + b"\n" + big + b"\n")
+    out = run_files / "hostile_grades.jsonl"
+    r = _virgo("grade", "--problems", str(run_files / "problems.jsonl"), "--generations", str(gens), "--out", str(out),
+               "--benchmark", "mathvision", "--workers", "0", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    for name, first in (("problems.jsonl", 3), ("hostile.jsonl", 2)):
+        assert f"{name}:{first}: invalid JSON: nested too deeply" in r.stderr
+        assert f"{name}:{first + 1}: invalid JSON: an integer literal longer than 4300 digits" in r.stderr
+    assert [(g.id, g.verdict) for g in read_records(out, Grade)] == [("2955", "correct")]
+    assert "accuracy = 100.00%" in r.stdout
 
 
 def test_virgo_grade_refuses_unknown_benchmarks(run_files):

@@ -90,6 +90,37 @@ def test_a_stuck_worker_is_killed_and_the_batch_goes_on():
     assert elapsed < 30, elapsed
 
 
+class _BlocksOnArrival:
+    """Unpickles as ``time.sleep(seconds)``: a worker receiving a job holding it sits blocked in a system call,
+    using no CPU -- the case the CPU limit alone cannot catch. The pool and the grader are the production ones;
+    only the job is pathological (the worker unpickles it after the item's clock has started)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __reduce__(self):
+        return (time.sleep, (self.seconds,))
+
+
+def test_a_blocked_worker_is_killed_at_about_the_time_limit():
+    prof = get_profile("default")
+    jobs = [Job(GOLD, r"\boxed{10}", "stop", prof, 0),
+            Job(GOLD, r"\boxed{10}", _BlocksOnArrival(60), prof, 1),  # blocked for a minute unless killed
+            Job(GOLD, r"\boxed{10}", "stop", prof, 2)]
+    timeout = 1.0
+    with GradingPool(1, timeout=timeout) as pool:
+        t0 = time.monotonic()
+        grades = list(pool.imap(jobs))
+        elapsed = time.monotonic() - t0
+        assert pool.killed == 1
+    assert [(g.sample, g.verdict, g.graded_by) for g in grades] == [
+        (0, "correct", "exact"), (1, "wrong", "timeout"), (2, "correct", "exact")]
+    assert "wall time" in grades[1].detail and "worker killed" in grades[1].detail
+    # About the limit (timeout + a 0.5 s margin), not a generous backstop: the old one waited 30 s. The slack
+    # covers the replacement worker's start and a loaded machine.
+    assert elapsed < timeout + 6, elapsed
+
+
 def test_pool_requires_a_context_manager():
     with pytest.raises(RuntimeError, match="context manager"):
         next(GradingPool(1).imap([]))

@@ -110,7 +110,7 @@ def test_judge_decides_only_what_the_rules_left_open(judge_server, tmp_path, mon
 
     assert judge.model == MODEL
     assert [g.verdict for g in grades] == ["correct", "wrong", "correct", "correct", "truncated"]
-    assert [g.graded_by for g in grades] == ["judge", "math_verify", "exact", "judge", "status"]
+    assert [g.graded_by for g in grades] == ["judge", "math_verify", "exact", "judge", "finish_reason"]
     assert grades[0].extracted == r"\text{Bunny, Bugs}" and "rules said wrong (string)" in grades[0].detail
     assert (grades[3].extracted, grades[3].extracted_by) == ("42", "judge")
     assert "undecided" not in grades[0].extra

@@ -23,18 +23,19 @@ THOUGHT = "6 * 7: six sevens. 7 + 7 + 7 + 7 + 7 + 7 = 42. Wait, let me double-ch
     (render_response(THOUGHT, "I could not settle on a value."), "stop", "no_answer", "extraction"),
     # The thought never closed: nothing inside an unfinished thought is graded, even a box.
     ("<|begin_of_thought|>\n\n" + THOUGHT + r" So \boxed{42}", "stop", "truncated", "status"),
-    ("<|begin_of_thought|>\n\n" + THOUGHT, "length", "truncated", "status"),
     # The solution never closed.
-    ("<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>So the product",
-     "length", "truncated", "status"),
     ("<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>" + r"\boxed{42}",
      "stop", "truncated", "status"),
-    # Stopped at the token limit: only an explicit final answer counts.
-    (r"6 * 7 = 42, and the answer is \boxed{42}", "length", "correct", "exact"),
-    ("Six sevens... 6 * 7 = 42. So the product is 42.", "length", "truncated", "status"),
+    # Stopped at the token limit (the issue's contract): truncated whatever the text holds, a final answer too.
+    ("<|begin_of_thought|>\n\n" + THOUGHT, "length", "truncated", "finish_reason"),
+    ("<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>So the product",
+     "length", "truncated", "finish_reason"),
+    (r"6 * 7 = 42, and the answer is \boxed{42}", "length", "truncated", "finish_reason"),
+    (render_response(THOUGHT, r"So the product is \boxed{42}."), "length", "truncated", "finish_reason"),
+    ("Six sevens... 6 * 7 = 42. So the product is 42.", "length", "truncated", "finish_reason"),
     ("Six sevens... 6 * 7 = 42. So the product is 42.", "stop", "correct", "exact"),
     ("", "stop", "no_answer", "extraction"),
-    ("", "length", "truncated", "status"),
+    ("", "length", "truncated", "finish_reason"),
 ])
 def test_verdicts(text, finish_reason, verdict, graded_by):
     g = grade_text(P, text, finish_reason=finish_reason)
@@ -43,7 +44,20 @@ def test_verdicts(text, finish_reason, verdict, graded_by):
     if verdict in ("correct", "wrong"):
         assert g.extracted is not None and g.extracted_by in RULES
     if verdict == "truncated":
-        assert g.extracted is None and g.detail
+        assert g.detail and ("finish_reason=length" in g.detail) == (finish_reason == "length")
+
+
+def test_truncated_grades_keep_the_stated_answer_for_audits():
+    # At the token limit only an explicit final answer is kept (a value from cut-off prose is none), never graded.
+    boxed = grade_text(P, r"6 * 7 = 42, and the answer is \boxed{42}", finish_reason="length")
+    assert (boxed.verdict, boxed.extracted, boxed.extracted_by) == ("truncated", "42", "boxed")
+    prose = grade_text(P, "Six sevens... 6 * 7 = 42. So the product is 42.", finish_reason="length")
+    assert (prose.verdict, prose.extracted, prose.extracted_by) == ("truncated", None, None)
+    unclosed = "<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>" + r"\boxed{41}"
+    g = grade_text(P, unclosed)
+    assert (g.verdict, g.graded_by, g.extracted) == ("truncated", "status", "41")
+    # Inside a thought that never closed nothing is extracted, not even for the audit.
+    assert grade_text(P, "<|begin_of_thought|>\n\n" + r"\boxed{42}", finish_reason="length").extracted is None
 
 
 def test_unclosed_solution_can_be_graded_when_the_model_stopped_on_its_own():

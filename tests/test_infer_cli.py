@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 from PIL import Image
@@ -16,8 +18,12 @@ from typer.testing import CliRunner
 
 from virgo.cli import app
 from virgo.infer import GenerateConfig, make_backend, run_generate
+from virgo.infer.budget import CLOSE_TEXT
 from virgo.infer.chat import chat
+from virgo.infer.config import CHAT_MAX_NEW_TOKENS, CHAT_PROMPT
+from virgo.prompts import load_prompt
 from virgo.records import Generation, Problem, read_records, write_records
+from virgo.thought import END_THOUGHT
 
 
 def make_problems(tmp_path, n=10):
@@ -133,3 +139,96 @@ def test_serve_command_answers_over_http(tiny_model_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_paper_decoding_defaults_of_the_config_and_of_generate_and_serve(tmp_path, monkeypatch):
+    """Greedy, repetition penalty 1.05, up to 8,192 new tokens, the think-boxed prompt (paper, section 4.1)."""
+    paper = GenerateConfig()
+    assert (paper.greedy, paper.temperature, paper.top_p, paper.repetition_penalty, paper.max_new_tokens,
+            paper.prompt, paper.n, paper.thinking_budget, paper.force_wait) == \
+        (True, 0.0, 1.0, 1.05, 8192, "think-boxed", 1, None, 0)
+    assert load_prompt(paper.prompt).startswith("Please first think deeply about the question, and then put the "
+                                                "final answer in \\boxed{}.")
+    seen = {}
+    monkeypatch.setattr("virgo.infer.runner.run_generate",
+                        lambda model, items, out, cfg, **kw: seen.update(generate=cfg, kw=kw) or {})
+    monkeypatch.setattr("virgo.infer.server.serve", lambda model, **kw: seen.update(serve=kw["cfg"]))
+    r = CliRunner().invoke(app, ["generate", "--model", "m", "--problems", str(make_problems(tmp_path, 1)),
+                                 "--out", str(tmp_path / "g.jsonl")])
+    assert r.exit_code == 0, r.output
+    assert seen["generate"] == paper and (seen["kw"]["timeout"], seen["kw"]["max_retries"]) == (600.0, 5)
+    r = CliRunner().invoke(app, ["serve", "--model", "m"])
+    assert r.exit_code == 0, r.output
+    assert seen["serve"] == paper  # what a request that sets nothing gets
+    r = CliRunner().invoke(app, ["serve", "--model", "m", "--force-wait", "2", "--thinking-budget", "512"])
+    assert (seen["serve"].force_wait, seen["serve"].thinking_budget) == (2, 512)  # server-wide defaults
+
+
+def test_chat_defaults_are_interactive_and_say_so(monkeypatch):
+    seen = {}
+    monkeypatch.setattr("virgo.infer.chat.chat", lambda model, question, cfg, **kw: seen.update(cfg=cfg))
+    r = CliRunner().invoke(app, ["chat", "--model", "m", "Hi"])
+    assert r.exit_code == 0, r.output
+    cfg = seen["cfg"]
+    assert (cfg.max_new_tokens, cfg.prompt) == (CHAT_MAX_NEW_TOKENS, CHAT_PROMPT) == (2048, "plain")
+    assert (cfg.greedy, cfg.repetition_penalty) == (True, GenerateConfig().repetition_penalty)  # as the paper
+    text = " ".join(CliRunner().invoke(app, ["chat", "--help"]).output.replace("\u2502", " ").split())
+    assert "on purpose not the paper's" in text and "--max-new-tokens 8192 --prompt think-boxed" in text
+    assert "the paper's: 8192" in text and "the paper's: think-boxed" in text
+
+
+def test_generate_cli_records_the_thinking_budget(tiny_model_dir, tmp_path):
+    """--thinking-budget and --force-wait end to end: settings carry them, records carry what they did."""
+    problems = make_problems(tmp_path, n=2)
+    out = tmp_path / "g.jsonl"
+    r = CliRunner().invoke(app, ["generate", "--model", str(tiny_model_dir), "--problems", str(problems),
+                                 "--out", str(out), "--max-new-tokens", "12", "--thinking-budget", "4",
+                                 "--force-wait", "1", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(row["id"] for row in rows) == ["p0", "p1"]
+    for row in rows:
+        assert (row["settings"]["thinking_budget"], row["settings"]["force_wait"]) == (4, 1)
+        # The random model never ends its thought by itself, so nothing is left to extend and the budget closes it.
+        assert row["budget_forced"] is True and row["waits"] == 0
+        assert CLOSE_TEXT in row["text"] and row["text"].count(END_THOUGHT) == 1
+
+
+def test_generate_timeout_against_a_silent_server_fails_fast(tmp_path):
+    """A server that takes the request and never answers: --timeout bounds each attempt, not a 600 s default."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold():  # accept every connection and keep it open without a byte of answer
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    t0 = time.monotonic()
+    try:
+        r = CliRunner().invoke(app, [
+            "generate", "--model", "m", "--problems", str(make_problems(tmp_path, 1)), "--out",
+            str(tmp_path / "g.jsonl"), "--backend", "openai", "--api-key", "k", "--no-progress",
+            "--base-url", f"http://127.0.0.1:{listener.getsockname()[1]}/v1", "--timeout", "0.5",
+            "--max-retries", "1"])
+        elapsed = time.monotonic() - t0
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+    assert r.exit_code == 1
+    assert "error: 1 generation(s) failed" in r.output
+    assert "no response within 0.5 s (2 attempt(s)); a long generation may need a larger --timeout" in r.output
+    assert len(held) == 2  # the attempt and its one retry
+    assert elapsed < 10  # two 0.5 s attempts and a backoff of at most 1 s
+    assert not (tmp_path / "g.jsonl").exists() or (tmp_path / "g.jsonl").read_text() == ""

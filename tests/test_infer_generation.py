@@ -7,9 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from virgo.infer import GenerateConfig, GenRequest, make_backend
+from virgo.infer import GenerateConfig, GenRequest, make_backend, to_generation
 from virgo.infer.backends.base import GenerationFailures
-from virgo.prompts import END_OF_TURN, build_messages, render_chat
+from virgo.infer.backends.openai_backend import image_data_url
+from virgo.prompts import END_OF_TURN, build_messages, load_chat_template, render_chat
 
 MAX = 24
 
@@ -125,3 +126,58 @@ def test_a_bad_request_fails_alone_with_a_clear_error(backend, requests_mixed, t
     assert outs == [1]  # the good request is answered
     assert "1 image placeholder(s) in the messages but 0 image(s)" in str(e.value.failures[0])
     assert "missing.png: no such file" in str(e.value.failures[2])
+
+
+def test_requests_are_sorted_by_length_into_batches_and_answered_in_input_order(tiny_model, tmp_path):
+    """Open PIL images, paths and data URLs all count their image tokens, so similar lengths share a batch."""
+    be = make_backend("transformers", model=tiny_model)
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(tmp_path / "red.png")
+    big = Image.new("RGB", (120, 90), (20, 200, 30))  # an open image: ~40 image tokens
+    reqs = [
+        GenRequest(build_messages("Hi", 0), id="short"),
+        GenRequest(build_messages("What is it?", 1), images=[big], id="pil"),
+        GenRequest(build_messages("Add 3 and 4.", 0), id="short2"),
+        GenRequest(build_messages("What is it?", 1), images=[str(tmp_path / "red.png")], id="path"),
+        GenRequest(build_messages("What is it?", 1), images=[image_data_url(big)], id="data-url"),
+        GenRequest(build_messages("Think step by step. " * 6, 0), id="long-text"),
+    ]
+    cfg = GenerateConfig(max_new_tokens=2, batch_size=2)
+    lengths = [len(be.encode(r, cfg)) for r in reqs]
+    assert [be.length_estimate(r, cfg) for r in reqs] == lengths  # exact, without decoding any pixels
+    assert lengths[1] > lengths[5] > lengths[3] > lengths[2] > lengths[0]  # the open image is the longest
+
+    batches: list[list[int]] = []
+    run = be.decoder.run
+    be.decoder.run = lambda encoded, specs: (batches.append([len(e) for e in encoded]), run(encoded, specs))[1]
+    outs = be.generate(reqs, cfg)
+    assert batches == [[lengths[1], lengths[4]], [lengths[5], lengths[3]], [lengths[2], lengths[0]]]
+    assert [o.prompt_tokens for o in outs] == lengths  # results come back in input order
+
+
+def test_an_image_over_the_backends_pixel_limit_sorts_as_empty_and_fails_alone(tiny_model):
+    be = make_backend("transformers", model=tiny_model, max_pixels=5000)
+    over = GenRequest(build_messages("What is it?", 1), images=[Image.new("RGB", (120, 90))], id="over")
+    fine = GenRequest(build_messages("Hi", 0), id="fine")
+    cfg = GenerateConfig(max_new_tokens=2)
+    assert be.length_estimate(over, cfg) == 0
+    with pytest.raises(GenerationFailures) as e:
+        be.generate([over, fine], cfg)
+    assert "10800 pixels is over the limit of 5000" in str(e.value.failures[0]) and list(e.value.failures) == [0]
+
+
+def test_a_chat_template_by_path_renders_the_prompt_and_is_recorded(backend, tmp_path):
+    custom = tmp_path / "slow.jinja"
+    custom.write_text(load_chat_template().replace("You are a helpful assistant.", "You think slowly."))
+    req = GenRequest(build_messages("Hi", 0), id="t")
+    default = GenerateConfig(max_new_tokens=2)
+    cfg = default.replace(chat_template=str(custom))
+    text = backend.prompt_text(req, cfg)
+    assert text.startswith("<|im_start|>system\nYou think slowly.<|im_end|>")
+    assert "You think slowly." not in backend.prompt_text(req, default)
+    out = backend.generate([req], cfg)[0]
+    assert out.prompt_tokens == len(backend.tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert out.prompt_tokens != backend.generate([req], default)[0].prompt_tokens
+    record = to_generation(req, out, cfg, model="m", backend="transformers")
+    assert record.settings["chat_template"] == str(custom)
+    with pytest.raises(ValueError, match="unknown chat template 'nope'"):
+        GenerateConfig(chat_template="nope")

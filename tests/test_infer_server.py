@@ -19,8 +19,10 @@ import openai
 import pytest
 from PIL import Image
 
-from virgo.infer import GenerateConfig, GenRequest, make_backend, run_generate
-from virgo.infer.server import create_app
+from virgo.infer import GenerateConfig, GenRequest, make_backend, run_generate, sample_seed
+from virgo.infer.backends.openai_backend import to_openai_messages
+from virgo.infer.budget import WAIT_TEXT
+from virgo.infer.server import create_app, parse_chat_request
 from virgo.prompts import build_messages
 from virgo.records import Generation, Problem, read_records
 from virgo.thought import BEGIN_SOLUTION, BEGIN_THOUGHT, END_SOLUTION, END_THOUGHT, Status, parse_response
@@ -30,19 +32,27 @@ BIG = 1e9
 
 
 class LongThoughtScript:
-    """gen[0] opens the thought, gen[6] closes it, gen[7] opens the solution, gen[12] closes it, gen[13] ends."""
+    """gen[0] opens the thought, gen[6] closes it, gen[7] opens the solution, gen[12] closes it, gen[13] ends.
+
+    When forcing turns the close into "Wait", the script thinks 5 more tokens and tries to close again.
+    """
 
     def __init__(self, tok):
         t = tok.convert_tokens_to_ids
         self.at = {0: t(BEGIN_THOUGHT), 6: t(END_THOUGHT), 7: t(BEGIN_SOLUTION), 12: t(END_SOLUTION),
                    13: t("<|im_end|>")}
-        self.scripted = list(self.at.values())
+        self.wait = tok(WAIT_TEXT, add_special_tokens=False)["input_ids"][-1]
+        self.scripted = [*self.at.values(), self.wait]  # the model never picks these by itself
 
     def __call__(self, gens, scores):
         for b, g in enumerate(gens):
             scores[b, self.scripted] = -BIG
-            # Once a budget forces the close early, the script goes on relative to where the solution opened.
-            n = len(g) if self.at[7] not in g else 7 + len(g) - g.index(self.at[7])
+            if self.at[7] in g:  # once a budget forces the close early, go on from where the solution opened
+                n = 7 + len(g) - g.index(self.at[7])
+            elif self.wait in g:  # the thought was extended: count from the last "Wait" as from the opening
+                n = len(g) - (len(g) - 1 - g[::-1].index(self.wait))
+            else:
+                n = len(g)
             if n in self.at and (n > 6 or self.at[6] not in g):
                 scores[b, self.at[n]] = BIG
         return scores
@@ -160,6 +170,46 @@ def test_thinking_budget_through_the_server(client):
     assert parse_response(info["text"]).status is Status.COMPLETE
 
 
+def test_force_wait_through_the_server_extends_the_thought(client):
+    plain = ask(client, "What is 3 + 4?")
+    forced = ask(client, "What is 3 + 4?", extra_body={"force_wait": 1})
+    p, f = (r.choices[0].model_extra["virgo"] for r in (plain, forced))
+    assert (p["waits"], f["waits"]) == (0, 1)
+    assert f["thought_tokens"] == p["thought_tokens"] + 6  # "Wait" and five more thought tokens, then the close
+    thought = forced.choices[0].message.model_extra["reasoning_content"]
+    assert "Wait" in thought and "Wait" not in plain.choices[0].message.model_extra["reasoning_content"]
+    assert parse_response(f["text"]).status is Status.COMPLETE and not f["budget_forced"]
+
+
+def test_server_wide_force_wait_default_applies_to_requests_without_one():
+    base = GenerateConfig(force_wait=2, thinking_budget=50)  # `virgo serve --force-wait 2 --thinking-budget 50`
+    messages = [{"role": "user", "content": "Hi"}]
+    default = parse_chat_request({"messages": messages}, base, None, 1000).cfg
+    assert (default.force_wait, default.thinking_budget) == (2, 50)
+    own = parse_chat_request({"messages": messages, "force_wait": 0}, base, None, 1000).cfg
+    assert own.force_wait == 0
+
+
+def test_openai_backend_records_the_seed_it_sent(server, client, tmp_path):
+    problems = [Problem(id="s", question="What is 3 + 4?", answer="7")]
+    cfg = GenerateConfig(max_new_tokens=8, temperature=1.0, prompt="plain", seed=5)
+    run_generate("tiny", problems, tmp_path / "g.jsonl", cfg, backend="openai", base_url=server["base_url"],
+                 api_key=KEY, progress=False)
+    (g,) = read_records(tmp_path / "g.jsonl", Generation)
+    derived = sample_seed(5, "s", 0)
+    assert derived >= 2**31 and g.settings["seed"] == derived % 2**31  # folded to what the API takes, as sent
+
+    def replay(seed):
+        r = client.chat.completions.create(
+            model="tiny", messages=to_openai_messages(build_messages("What is 3 + 4?", 0, prompt="plain"), []),
+            max_tokens=8, temperature=1.0, top_p=1.0, seed=seed, extra_body={"repetition_penalty": 1.05})
+        return r.choices[0].model_extra["virgo"]
+
+    again = replay(g.settings["seed"])
+    assert again["seed"] == g.settings["seed"] and again["text"] == g.text  # the record alone reproduces it
+    assert replay(g.settings["seed"] + 1)["text"] != g.text  # and the seed is what decides it
+
+
 def test_bad_key_is_401(server):
     bad = openai.OpenAI(base_url=server["base_url"], api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
@@ -209,7 +259,10 @@ def test_openai_backend_retries_through_faults(server, tmp_path):
     problems = [Problem(id=f"p{i}", question=f"What is {i} + 1?", answer=str(i + 1)) for i in range(6)]
     cfg = GenerateConfig(max_new_tokens=4, prompt="plain")
     with FaultProxy(server["url"], shares={"500": 0.3, "malformed": 0.2}, seed=1) as proxy:
-        be = make_backend("openai", "tiny", base_url=proxy.url + "/v1", api_key=KEY, concurrency=3, backoff=0.01)
+        # Half the requests fault: enough retries that no request meets a fault on every attempt (with 5, one
+        # in ~60 did, depending on how the threads interleave with the proxy's seeded schedule).
+        be = make_backend("openai", "tiny", base_url=proxy.url + "/v1", api_key=KEY, concurrency=3, backoff=0.01,
+                          max_retries=8)
         summary = run_generate(be, problems, tmp_path / "g.jsonl", cfg, progress=False)
         faults = proxy.counts["500"] + proxy.counts["malformed"]
     assert summary["generated"] == 6 and "failed" not in summary

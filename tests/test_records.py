@@ -29,6 +29,10 @@ def test_problem_round_trip_keeps_unknown_fields(tmp_path):
     ('{"id": "1", "question": "  ", "answer": "4"}', "question", "must not be empty"),
     ('{"id": "1", "question": "q", "answer": "4"', None, "invalid JSON"),
     ('[1, 2]', None, "expected a JSON object"),
+    # Hostile lines json itself cannot build (RecursionError, ValueError) are bad lines like any other.
+    ("[" * 200_000, None, "invalid JSON: nested too deeply"),
+    ('{"id": "1", "question": "q", "answer": "4", "n": ' + "9" * 5000 + "}", None,
+     "invalid JSON: an integer literal longer than 4300 digits"),
 ])
 def test_problem_errors_are_located(tmp_path, line, field, msg):
     f = tmp_path / "bad.jsonl"
@@ -39,6 +43,19 @@ def test_problem_errors_are_located(tmp_path, line, field, msg):
     assert e.line == 2 and e.path == str(f) and e.field == field and msg in str(e)
     res = read_records(f, Problem, strict=False)
     assert [r.id for r in res.records] == ["0"] and len(res.errors) == 1
+
+
+def test_invalid_utf8_is_a_bad_line_unless_replacement_is_asked_for(tmp_path):
+    f = tmp_path / "g.jsonl"
+    f.write_bytes(b'{"id": "a", "sample": 0, "text": "ok", "finish_reason": "stop"}\n'
+                  b'{"id": "a", "sample": 1, "text": "bad \xff\xfe bytes", "finish_reason": "stop"}\n'
+                  b'{"id": "a", "sample": 2, "text": "x", "finish_reason": \xff}\n')  # not JSON once decoded
+    strict = read_records(f, Generation, strict=False)
+    assert [g.sample for g in strict.records] == [0] and "g.jsonl:2: not valid UTF-8 (byte 38" in str(strict.errors[0])
+    lenient = read_records(f, Generation, strict=False, replace_invalid_utf8=True)
+    assert [g.text for g in lenient.records] == ["ok", "bad \ufffd\ufffd bytes"]
+    assert lenient.replaced == [(2, "not valid UTF-8 (byte 38: b'\\xff')")]  # good records read with U+FFFD
+    assert len(lenient.errors) == 1 and str(lenient.errors[0]).startswith(f"{f}:3: invalid JSON")
 
 
 def test_example_response_and_generation_grade_validation():

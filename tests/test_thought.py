@@ -9,7 +9,7 @@ import pytest
 
 from virgo.boxed import boxed_contents, last_boxed
 from virgo.thought import (BEGIN_SOLUTION, BEGIN_THOUGHT, END_SOLUTION, END_THOUGHT, Status, parse_response,
-                           render_response, strip_thought)
+                           render_response, split_response, strip_thought)
 
 
 def test_render_parse_round_trip():
@@ -20,6 +20,30 @@ def test_render_parse_round_trip():
     assert p.thought == "Let me think.\n\nWait, check: 2+2=4."
     assert p.solution == "So the answer is \\boxed{4}."
     assert p.boxed == "4"
+
+
+@pytest.mark.parametrize("thought,solution", [
+    ("Let me think.", "\\boxed{4}"),
+    ("  indented first line\n", "\n\nThe answer is \\boxed{4}.\n"),  # whitespace at the ends is content too
+    ("\n", " "),
+    ("", ""),
+])
+def test_split_is_the_exact_inverse_of_render(thought, solution):
+    text = render_response(thought, solution)
+    assert split_response(text) == (thought, solution)
+    p = parse_response(text)  # the parser, for model output, trims each section
+    assert p.status is Status.COMPLETE and (p.thought, p.solution) == (thought.strip(), solution.strip())
+
+
+@pytest.mark.parametrize("text", [
+    "plain answer",
+    f"{BEGIN_THOUGHT}\nt\n{END_THOUGHT}\n{BEGIN_SOLUTION}s{END_SOLUTION}",  # complete, but not the exact layout
+    render_response("t", "s") + "\n",
+    render_response(f"a {END_THOUGHT}", "s"),  # a marker inside a section: not one long thought
+    f"{BEGIN_THOUGHT}\n\n{END_THOUGHT}\n\n{BEGIN_SOLUTION}s{END_SOLUTION}",  # too few newlines for any thought
+])
+def test_split_refuses_what_render_cannot_produce(text):
+    assert split_response(text) is None
 
 
 @pytest.mark.parametrize("text,status,boxed", [
@@ -54,7 +78,12 @@ def test_boxed_nested_and_hostile():
 
 
 # Counts on the 500 real Sky-T1 responses (shared/data/long_thought), each class checked by hand on samples:
-# - plain (210): the model never wrote a marker (e.g. "So I need to find out how many ... **Final Answer** \boxed{9}");
+# - plain (210): the model never wrote a marker (e.g. "So I need to find out how many ... **Final Answer** \boxed{9}").
+#   About 55 of them stop mid-sentence ("... and b = 0.7c,\n\na^2 + (0.7c)^2 =") and evidently ran out of tokens,
+#   yet they are plain, not truncated: the classes are about the markers only, and "truncated" means a thought
+#   that opened and never closed. Whether a text hit its token limit is the generation's finish_reason, which
+#   this data does not record; the grader makes a finish_reason of "length" truncated whatever the class, and
+#   without one reads no final answer from a text cut off mid-sentence (see grade/AUDIT.md);
 # - complete (179): equals the manifest's 179 responses containing <|end_of_solution|>;
 # - truncated (94): thought opened, cut off by the token limit;
 # - unclosed_solution (16): solution opened, cut off before <|end_of_solution|>;

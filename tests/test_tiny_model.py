@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import torch
 from PIL import Image
 
@@ -45,3 +49,29 @@ def test_forward_backward_generate_with_image(tiny_model):
     with torch.no_grad():
         g = model.generate(**x, max_new_tokens=6, do_sample=False)
     assert g.shape[1] > x["input_ids"].shape[1]
+
+
+# Run in a fresh Python: AutoProcessor resolves a saved processor with the classes registered in that process.
+_FRESH_LOAD = """
+import json, sys
+from transformers import AutoProcessor
+bare = AutoProcessor.from_pretrained(sys.argv[1])
+assert "virgo" not in sys.modules
+import virgo.modeling.processor  # the documented step: registers the processor class
+full = AutoProcessor.from_pretrained(sys.argv[1])
+print(json.dumps({"bare": type(bare).__name__, "bare_has_images": hasattr(bare, "image_processor"),
+                  "full": type(full).__name__, "image_processor": type(full.image_processor).__name__,
+                  "tokenizer_vocab": len(full.tokenizer)}))
+"""
+
+
+def test_processor_loads_in_a_fresh_python_after_importing_virgo_modeling(tiny_model_dir):
+    """The pitfall documented in ``virgo.modeling.processor`` and ``virgo make-tiny-model --help``: without the
+    import, AutoProcessor silently gives only the tokenizer; with it, the full processor with its image side."""
+    r = subprocess.run([sys.executable, "-c", _FRESH_LOAD, str(tiny_model_dir)], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert not got["bare_has_images"], got  # the silent fallback, pinned so a transformers change is noticed
+    assert got["full"] == "VirgoQwen2VLProcessor" and got["image_processor"].startswith("Qwen2VLImageProcessor"), got
+    assert got["tokenizer_vocab"] > 1000

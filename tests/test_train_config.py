@@ -41,6 +41,40 @@ def test_paper_recipes_carry_the_papers_values(name, gpus):
     assert cfg.image_max_pixels == 512 * 512
     assert cfg.launch == "zero3"
     assert (cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps) == ((1, 2) if gpus == 64 else (2, 4))
+    assert cfg.expected_global_batch == cfg.global_batch(gpus) == 128 and cfg.global_batch_warning(gpus) is None
+    assert cfg.chat_template == "qwen2vl"
+
+
+def test_a_launch_that_misses_the_papers_global_batch_warns_with_the_fix():
+    cfg = load_config("qwen2vl-7b-virgo")
+    warning = cfg.global_batch_warning(8)  # the old README's `-n 8`: 8 x 2 x 4 = 64
+    assert warning.startswith("global batch 64 = 8 process(es) x 2 per device x 4 accumulation")
+    assert "written for a global batch of 128" in warning
+    assert "launch 16 processes" in warning and "gradient_accumulation_steps=8" in warning
+    assert load_config("qwen2vl-7b-virgo", ["gradient_accumulation_steps=8"]).global_batch_warning(8) is None
+    assert load_config("tiny-cpu").global_batch_warning(3) is None  # no expected_global_batch: no check
+
+
+def test_train_dry_run_states_the_global_batch_before_launching():
+    from typer.testing import CliRunner
+
+    from virgo.cli import app
+
+    args = ["train", "--config", "qwen2vl-7b-virgo", "--launch", "ddp", "--dry-run", "-o", "out"]
+    short = CliRunner().invoke(app, [*args, "-n", "8"])
+    assert short.exit_code == 0, short.output
+    assert "global batch 64 = 8 process(es)" in short.output and "WARNING: global batch 64" in short.output
+    assert short.output.index("WARNING") < short.output.index("launching:")  # before any rank starts
+    right = CliRunner().invoke(app, [*args, "-n", "16"])
+    assert "global batch 128 = 16 process(es)" in right.output and "WARNING" not in right.output
+
+
+def test_chat_template_is_checked_when_the_config_loads(tmp_path):
+    custom = tmp_path / "mine.jinja"
+    custom.write_text("{% for m in messages %}{{ m['role'] }}{% endfor %}")
+    assert load_config(None, [f"chat_template={custom}"]).chat_template == str(custom)
+    with pytest.raises(ConfigError, match="chat_template: unknown chat template 'qwen3'"):
+        load_config(None, ["chat_template=qwen3"])
 
 
 def test_repo_recipes_link_is_the_packaged_directory():

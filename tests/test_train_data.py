@@ -6,14 +6,15 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
-from virgo.prompts import build_messages, render_chat
-from virgo.records import LongThoughtExample, RecordError, SFTExample
+from virgo.prompts import build_messages, load_chat_template, render_chat
+from virgo.records import LongThoughtExample, RecordError, SFTExample, write_records
 from virgo.train.collate import SFTCollator
 from virgo.train.config import load_config
 from virgo.train.data import (
     IGNORE_INDEX, IMAGE_TOKEN, ImageLimits, apply_cutoff, build_dataset, encode_examples, format_sample,
-    read_examples,
+    image_token_count, read_examples,
 )
 from virgo.train.fixture import make_tiny_longthought
 
@@ -139,3 +140,47 @@ def test_text_only_and_image_samples_train_together_in_one_batch(tiny_model_dir,
     lm = model.model.language_model.layers[0].mlp.up_proj.weight.grad
     assert merger is not None and merger.abs().sum() > 0
     assert lm is not None and lm.abs().sum() > 0
+
+
+def test_image_max_pixels_caps_a_large_image_and_the_processor_agrees(processor, tmp_path):
+    """Every fixture image is 32x32, under any cap: here a 200x120 image must be shrunk to the configured cap."""
+    Image.new("RGB", (200, 120), (30, 60, 220)).save(tmp_path / "big.png")
+    path = tmp_path / "big.jsonl"
+    write_records(path, [LongThoughtExample(id="big", question="How many?", thought="t", solution="s",
+                                            images=["big.png"])])
+    ip = processor.image_processor
+    token_pixels = (ip.patch_size * ip.merge_size) ** 2  # one LM token covers a 2x2 block of 4x4 patches
+
+    def dataset(cap):
+        cfg = load_config(None, [f"train_files={path}", f"image_max_pixels={cap}", "output_dir=x"])
+        return build_dataset(cfg, processor, progress=False)[0]
+
+    capped, uncapped = dataset(48 * 48), dataset("null")  # null: the processor's own limit (56x56)
+    (planned,) = capped.samples[0].image_tokens
+    item = capped[0]  # decodes and resizes the pixels through the processor
+    assert int(item["image_grid_thw"].prod()) // ip.merge_size ** 2 == planned
+    assert int((item["input_ids"] == processor.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)).sum()) == planned
+    assert planned * token_pixels <= 48 * 48
+    (processor_limit,) = uncapped.samples[0].image_tokens
+    full_size = image_token_count(processor, str(tmp_path / "big.png"), ImageLimits(1, 200 * 120))
+    assert planned < processor_limit < full_size == 200 * 120 // token_pixels
+
+
+def test_a_custom_chat_template_renders_the_training_samples(processor, data_dir, tmp_path):
+    custom = tmp_path / "slow.jinja"
+    custom.write_text(load_chat_template().replace("You are a helpful assistant.", "You think slowly."))
+    ex = SFTExample(id="s", question="Q?", response="A.")
+    (default,) = encode_examples([ex], processor, prompt="plain", system=None, limits=_limits(processor),
+                                 progress=False)
+    (mine,) = encode_examples([ex], processor, prompt="plain", system=None, limits=_limits(processor),
+                              chat_template=str(custom), progress=False)
+    assert format_sample(default, processor.tokenizer).startswith("<|im_start|>system\nYou are a helpful")
+    assert format_sample(mine, processor.tokenizer) == (
+        "<|im_start|>system\nYou think slowly.<|im_end|>\n<|im_start|>user\nQ?<|im_end|>\n"
+        "<|im_start|>assistant\n\u27e6A.<|im_end|>\u27e7")
+    # The config key reaches the dataset that training uses.
+    cfg = load_config(None, [f"train_files={data_dir / 'train.jsonl'}", f"chat_template={custom}",
+                             "max_samples=2", "output_dir=x"])
+    ds, _ = build_dataset(cfg, processor, progress=False)
+    assert all(format_sample(s, processor.tokenizer).startswith("<|im_start|>system\nYou think slowly.")
+               for s in ds.samples)

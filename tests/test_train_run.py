@@ -88,6 +88,42 @@ def test_lora_top_layer_packed_merger_frozen(tiny_model_dir, train_file, tmp_pat
     assert all(math.isfinite(v) for v in _losses(out).values())
 
 
+def test_a_checkpoint_per_epoch_with_the_global_batch_and_chat_template_recorded(tiny_model_dir, train_file,
+                                                                                 tmp_path, capsys):
+    from transformers import AutoModelForImageTextToText
+
+    from virgo.modeling.load import load_processor
+    from virgo.prompts import load_chat_template
+
+    custom = tmp_path / "slow.jinja"
+    custom.write_text(load_chat_template().replace("You are a helpful assistant.", "You think slowly."))
+    # 8 samples at 4 per step: 2 steps per epoch. The recipe claims a global batch of 128; this launch gives 4.
+    cfg = _cfg(tiny_model_dir, train_file, tmp_path / "epochs", "max_samples=8", "num_train_epochs=2",
+               "save_strategy=epoch", "expected_global_batch=128", f"chat_template={custom}")
+    with pytest.warns(UserWarning, match="global batch 4 = 1 process"):
+        out = train(cfg)
+    printed = capsys.readouterr().out
+    assert "global batch 4 = 1 process(es) x 4 per device x 1 accumulation" in printed
+    assert "WARNING: global batch 4" in printed and f"chat template {custom}" in printed
+
+    index = read_log(out / "checkpoints.jsonl")
+    assert [(r["epoch"], r["step"], r["checkpoint"]) for r in index] == [(1.0, 2, "checkpoint-2"),
+                                                                        (2.0, 4, "checkpoint-4")]
+    epoch1 = AutoModelForImageTextToText.from_pretrained(out / "checkpoint-2")
+    assert epoch1.config.model_type == "qwen2_vl"
+    key = "model.language_model.layers.0.mlp.up_proj.weight"
+    final = AutoModelForImageTextToText.from_pretrained(out).state_dict()
+    assert AutoModelForImageTextToText.from_pretrained(out / "checkpoint-4").state_dict()[key].equal(final[key])
+    assert not epoch1.state_dict()[key].equal(final[key])  # epoch 1 is its own model, not a copy of the last
+
+    info = json.loads((out / "run_info.json").read_text())
+    assert (info["global_batch"], info["expected_global_batch"]) == (4, 128)
+    assert "launch 32 processes" in info["global_batch_warning"]
+    assert info["chat_template"] == str(custom)
+    assert load_processor(out).chat_template == custom.read_text()  # the template the data was rendered with
+    assert load_processor(out / "checkpoint-2").chat_template == custom.read_text()
+
+
 class _Interrupt(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == 5:

@@ -5,7 +5,9 @@ A long-thought response (STILL-2 / Virgo) is::
     <|begin_of_thought|>\\n\\n{thought}\\n\\n<|end_of_thought|>\\n\\n<|begin_of_solution|>{solution}<|end_of_solution|>
 
 This module owns the four markers, renders responses from (thought, solution), parses them back and
-classifies how complete they are. Everything else (data tools, training, inference budget control,
+classifies how complete they are (``parse_response``, which trims the whitespace around each section, as
+a response written by any model needs), and splits a rendered response back into exactly the sections it
+was rendered from (``split_response``, for lossless data conversion). Everything else (data tools, training, inference budget control,
 the grader) imports the markers from here.
 """
 
@@ -46,9 +48,29 @@ class ParsedResponse:
         return self.thought is not None
 
 
+_HEAD = f"{BEGIN_THOUGHT}\n\n"
+_MIDDLE = f"\n\n{END_THOUGHT}\n\n{BEGIN_SOLUTION}"
+
+
 def render_response(thought: str, solution: str) -> str:
-    """Render (thought, solution) in the exact STILL-2 layout (see the paper digest, section 1.3)."""
-    return f"{BEGIN_THOUGHT}\n\n{thought.strip()}\n\n{END_THOUGHT}\n\n{BEGIN_SOLUTION}{solution.strip()}{END_SOLUTION}"
+    """Render (thought, solution) in the exact STILL-2 layout (see the paper digest, section 1.3).
+
+    The sections are taken as they are (whitespace at their ends included), so ``split_response`` gives them
+    back exactly; records made by ``parse_response`` hold trimmed sections already.
+    """
+    return f"{_HEAD}{thought}{_MIDDLE}{solution}{END_SOLUTION}"
+
+
+def split_response(text: str) -> tuple[str, str] | None:
+    """The (thought, solution) that ``render_response`` renders as exactly ``text``, or None if there are none.
+
+    Unlike ``parse_response`` this keeps every character of the sections and accepts only the exact layout.
+    """
+    if not (text.startswith(_HEAD) and text.endswith(END_SOLUTION)) or any(text.count(m) != 1 for m in MARKERS):
+        return None
+    middle = text.find(_MIDDLE)
+    thought, solution = text[len(_HEAD):middle], text[middle + len(_MIDDLE):-len(END_SOLUTION)]
+    return (thought, solution) if render_response(thought, solution) == text else None
 
 
 def _counts(text: str) -> dict[str, int]:

@@ -86,7 +86,7 @@ def convert_cmd(
                + (f"; registered in {r.dataset_info}" if r.dataset_info else ""))
     if r.verbatim and not normalize:
         typer.echo(f"note: {r.verbatim} complete long-thought response(s) are not in virgo's exact layout (e.g. "
-                   f"other whitespace around the sections) and were kept as exact text (a 'response'); "
+                   f"other whitespace between the markers) and were kept as exact text (a 'response'); "
                    f"--normalize-thoughts reads them as (thought, solution)", err=True)
     if r.errors:
         raise typer.Exit(1)

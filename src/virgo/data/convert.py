@@ -15,7 +15,7 @@ from pathlib import Path
 from virgo.data.formats import read_dataset, resolve_format
 from virgo.data.formats.llamafactory import write_dataset_info
 from virgo.records import RecordError, SFTExample
-from virgo.thought import Status, parse_response
+from virgo.thought import Status, parse_response, split_response
 
 
 @dataclass
@@ -41,7 +41,8 @@ def convert(src: str | Path, dst: str | Path, *, src_format: str | None = None, 
         raise ValueError(f"--dataset-name registers a LLaMA-Factory dataset; the output format is {fout.name}")
     written = fout.write(dst, result.records)
     info = write_dataset_info(dst, dataset_name) if dataset_name else None
-    verbatim = sum(1 for r in result.records
-                   if isinstance(r, SFTExample) and parse_response(r.response).status is Status.COMPLETE)
+    # (One in the exact layout is generic on purpose: its row said "kind": "sft".)
+    verbatim = sum(1 for r in result.records if isinstance(r, SFTExample)
+                   and parse_response(r.response).status is Status.COMPLETE and split_response(r.response) is None)
     return ConvertResult(fin.name, fout.name, len(result.records) + len(result.errors), written, result.errors, info,
                          verbatim)

@@ -11,6 +11,10 @@ The counts are defined for 5 rollouts. For another ``n`` the same *shares* are u
 rollouts correct, hard: at least 2/5), compared exactly in integers, so n = 5 gives the paper's bands and n = 10
 gives medium 8-10, hard 4-7.
 
+A problem is banded only once all ``n`` of its rollouts are graded: with 1 of 5 graded, "1 correct" could end
+up anywhere from 1/5 (unused) to 5/5 (medium), so such a problem is **incomplete** and left out of every
+selection until the run is resumed.
+
 These are pure functions on counts; `virgo.distill.dataset` applies them to graded rollouts.
 """
 
@@ -27,6 +31,7 @@ MEDIUM = "medium"
 HARD = "hard"
 UNUSED = "unused"  # too few correct rollouts to be trusted (0-1 of 5)
 BANDS = (EASY, MEDIUM, HARD, UNUSED)
+INCOMPLETE = "incomplete"  # fewer than n rollouts graded: no band yet (not selectable)
 
 # Selections (what `--band` accepts) besides the bands themselves.
 SOLVED = "solved"  # every problem solved by at least one rollout (the paper's D_QVQ rule); base filter if given
@@ -75,28 +80,46 @@ class ProblemTally:
     """What the band decision needs for one problem."""
 
     id: str
-    n_rollouts: int
+    n_rollouts: int  # rollouts the problem should have (the run's n)
     n_correct: int
     base_correct: bool | None  # None: no base-model greedy answer for this problem
+    n_graded: int | None = None  # rollouts graded so far; None: all n_rollouts
+
+    @property
+    def graded(self) -> int:
+        return self.n_rollouts if self.n_graded is None else self.n_graded
+
+    @property
+    def complete(self) -> bool:
+        return self.graded >= self.n_rollouts
 
     @property
     def pass_rate(self) -> float:
-        return self.n_correct / self.n_rollouts if self.n_rollouts else 0.0
+        return self.n_correct / self.graded if self.graded else 0.0
 
     def band(self, spec: BandSpec = PAPER) -> str:
+        if not self.complete:
+            return INCOMPLETE
         return band_of(self.n_correct, self.n_rollouts, self.base_correct, spec)
 
 
-def tally(problem_id: str, grades: Sequence[Grade], base_grade: Grade | None = None) -> ProblemTally:
-    """Count the correct rollouts of one problem; the base verdict is taken from its greedy grade."""
+def tally(problem_id: str, grades: Sequence[Grade], base_grade: Grade | None = None, *,
+          n: int | None = None) -> ProblemTally:
+    """Count the correct rollouts of one problem out of ``n`` expected; the base verdict is its greedy grade.
+
+    ``n`` None takes the grades given as all there are (only right when the caller knows the set is complete).
+    """
     samples = {g.sample for g in grades}
     if len(samples) != len(grades):
         raise ValueError(f"problem {problem_id!r}: duplicate grades for one sample")
+    if n is not None and any(s >= n for s in samples):
+        raise ValueError(f"problem {problem_id!r}: a grade for sample {max(samples)} but only n={n} rollouts")
     return ProblemTally(
         id=problem_id,
-        n_rollouts=len(grades),
+        n_rollouts=len(grades) if n is None else n,
         n_correct=sum(g.correct for g in grades),
         base_correct=None if base_grade is None else base_grade.correct,
+        n_graded=len(grades),
     )
 
 
@@ -118,15 +141,15 @@ def select_band(tallies: Iterable[ProblemTally], selection: str | Sequence[str],
     """Ids of the problems a selection keeps, in input order (random: in sampled order).
 
     ``usable`` (optional) is the set of problem ids that still have a correct rollout passing the format checks;
-    only those can give a training example, so only they are eligible. ``random`` draws ``random_size`` of the
-    usable solved problems regardless of the base model (default size: as many as the medium band has, so the
-    random split is comparable with the medium split as in the paper's Table 6).
+    only those can give a training example, so only they are eligible; incomplete problems never are. ``random``
+    draws ``random_size`` of the usable solved problems regardless of the base model (default size: as many as
+    the medium band has, so the random split is comparable with the medium split as in the paper's Table 6).
     """
     names = parse_selection(selection) if isinstance(selection, str) else tuple(selection)
     tallies = list(tallies)
 
     def ok(t: ProblemTally) -> bool:
-        return t.n_correct > 0 and (usable is None or t.id in usable)
+        return t.n_correct > 0 and t.complete and (usable is None or t.id in usable)
 
     if names == (RANDOM,):
         pool = [t.id for t in tallies if ok(t)]

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from virgo.infer.cli import CHAT_TEMPLATE_HELP
+from virgo.prompts import DEFAULT_CHAT_TEMPLATE
+
 
 def distill_cmd(
     problems: Path = typer.Option(..., "--problems", "-p", exists=True, dir_okay=False,
@@ -28,8 +31,15 @@ def distill_cmd(
     prompt: str = typer.Option("think-boxed", "--prompt",
                                help="Prompt prefix by name (plain, think-boxed, still2) or path to a .txt file."),
     system: str = typer.Option(None, "--system", help="System prompt (default: the chat template's)."),
+    chat_template: str = typer.Option(DEFAULT_CHAT_TEMPLATE, "--chat-template", help=CHAT_TEMPLATE_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed of sampling, of the random band and of the random policy."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, help="Requests in flight for URL teachers."),
+    timeout: float = typer.Option(None, "--timeout", min=0.1,
+                                  help="Seconds per request to a URL teacher or base model before it is retried "
+                                       "(default: the OpenAI backend's, 600)."),
+    max_retries: int = typer.Option(None, "--max-retries", min=0,
+                                    help="Retries per request to a URL teacher or base model, with backoff "
+                                         "(default: the OpenAI backend's, 5)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Batch size for a local teacher."),
     dtype: str = typer.Option("float32", "--dtype", help="dtype of a local teacher (float32, bfloat16, float16)."),
     limit: int = typer.Option(None, "--limit", min=1, help="Use only the first N problems."),
@@ -113,22 +123,40 @@ def distill_cmd(
 
     cfg = GenerateConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                          repetition_penalty=repetition_penalty, n=n, seed=seed, prompt=prompt, system=system,
+                         chat_template=chat_template,
                          batch_size=batch_size, dtype=dtype)
     paths = DistillPaths.beside(out, dataset=dataset, stats=stats)
     if rollouts_only:
         from virgo.distill.rollout import distill_rollouts
 
         summary = distill_rollouts(items, teacher, out, cfg, teacher_model=teacher_model, api_key=api_key,
-                                   concurrency=concurrency, progress=progress)
+                                   concurrency=concurrency, timeout=timeout, max_retries=max_retries,
+                                   progress=progress)
         _print_rollout(summary)
+        _exit_if_missing(summary, filter_only)
         return
     result = distill(items, teacher, out, cfg, paths=paths, rollouts=not filter_only,
                      base_greedy=base_greedy, base_model=base_model, base_model_name=base_model_name, band=band,
                      policy=policy, seed=seed, random_size=random_size, band_spec=band_spec,
                      format_spec=format_spec, profile=profile, grade_timeout=grade_timeout, source=source,
-                     teacher_model=teacher_model, api_key=api_key, concurrency=concurrency, progress=progress)
+                     teacher_model=teacher_model, api_key=api_key, concurrency=concurrency, timeout=timeout,
+                     max_retries=max_retries, progress=progress)
     _print_rollout(result["rollout"])
     _print_stats(result["stats"], result["paths"])
+    _exit_if_missing(result["rollout"], filter_only)
+
+
+def _exit_if_missing(s: dict, filter_only: bool) -> None:
+    # Failed requests are not fatal mid-run (the others go on), so the end of the run is where an incomplete
+    # rollout set must stop a script: its bands and dataset are partial until the run is resumed.
+    if not s.get("missing"):
+        return
+    how = ("rerun without --filter-only (with --teacher) to generate them" if filter_only else
+           "rerun the same command to resume (rollouts already in --out are kept; only the missing ones are "
+           "requested)")
+    typer.echo(f"error: {s['missing']} of {s['expected']} rollouts are missing; problems without all --n rollouts "
+               f"are incomplete (not banded, not in the dataset). To finish, {how}.", err=True)
+    raise typer.Exit(1)
 
 
 def _print_rollout(s: dict) -> None:
@@ -152,6 +180,11 @@ def _print_stats(st: dict, paths) -> None:
                f"correct per problem {pr['correct_per_problem']}")
     typer.echo("bands: " + ", ".join(f"{k} {v}" for k, v in st["bands"].items())
                + (f" (base model solved {st['base']['solved']})" if st["base"]["given"] else " (no base answers)"))
+    if st["incomplete"]["problems"]:
+        typer.echo(f"incomplete: {st['incomplete']['problems']} problems lack {st['incomplete']['rollouts_missing']} "
+                   f"of their {st['n']} rollouts (not banded)")
+    if st["rollouts_beyond_n"]:
+        typer.echo(f"ignored: {st['rollouts_beyond_n']} rollouts with sample >= --n {st['n']} already in the file")
     typer.echo(f"format: {st['format']['passed']}/{st['format']['checked']} rollouts pass; rejects "
                f"{st['format']['rejects']}")
     typer.echo(f"dataset: {sel['examples']} examples from {sel['problems']} problems (band {sel['band']}, "

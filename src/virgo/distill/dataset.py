@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from virgo.distill.bands import PAPER, BandSpec, ProblemTally, parse_selection, select_band, tally
+from virgo.distill.bands import BANDS, PAPER, BandSpec, ProblemTally, parse_selection, select_band, tally
 from virgo.distill.filters import FormatSpec, format_reasons
 from virgo.records import Generation, Grade, LongThoughtExample, Problem
 from virgo.thought import parse_response
@@ -90,12 +90,16 @@ def build_dataset(
     format_spec: FormatSpec = FormatSpec(),
     source: str | None = None,
     count_tokens: Callable[[str], int] | None = None,
+    n: int | None = None,
 ) -> tuple[list[LongThoughtExample], dict[str, Any]]:
     """Filter graded rollouts into long-thought examples; returns (examples, stats).
 
-    Every rollout of a listed problem must have a grade (same (id, sample)); rollouts of other problems are
-    counted and ignored. ``base_grades`` are the base model's greedy
-    grades: problems it solves fall in the ``easy`` band and leave every selection except ``random``.
+    ``n`` is the number of rollouts each problem should have (the run's ``--n``; default: the highest sample
+    index seen + 1). A problem with fewer graded rollouts is incomplete: it gets no band and no example, and
+    the stats count it. Rollouts with sample >= n (left from a run with a larger n) are ignored and counted.
+    Every other rollout of a listed problem must have a grade (same (id, sample)); rollouts of other problems
+    are counted and ignored. ``base_grades`` are the base model's greedy grades: problems it solves fall in
+    the ``easy`` band and leave every selection except ``random``.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
@@ -103,6 +107,11 @@ def build_dataset(
     gens = _index(rollouts, "rollout")
     grade_of = _index(grades, "grade")
     problem_ids = {p.id for p in problems}
+    if n is None:
+        n = 1 + max((k[1] for k in gens if k[0] in problem_ids), default=-1)
+    beyond_n = [k for k in gens if k[1] >= n]
+    for k in beyond_n:
+        del gens[k]
     ungraded = sorted(k for k in set(gens) - set(grade_of) if k[0] in problem_ids)
     if ungraded:
         raise ValueError(f"{len(ungraded)} rollout(s) have no grade, e.g. {ungraded[0]}; grade them first")
@@ -119,13 +128,16 @@ def build_dataset(
     rejects: Counter[str] = Counter()
     checked = passed = correct_rejected = 0
     base_missing = 0
+    incomplete: dict[str, int] = {}  # problem id -> rollouts still missing
     for p in problems:
-        group = by_problem.get(p.id)
+        group = by_problem.get(p.id, [])
+        if len(group) < n:
+            incomplete[p.id] = n - len(group)
         if not group:
             continue
         if base is not None and p.id not in base:
             base_missing += 1
-        t = tally(p.id, [grade_of[g.key] for g in group], None if base is None else base.get(p.id))
+        t = tally(p.id, [grade_of[g.key] for g in group], None if base is None else base.get(p.id), n=n)
         tallies.append(t)
         band_of[p.id] = t.band(band_spec)
         ok = []
@@ -180,7 +192,9 @@ def build_dataset(
     for t in tallies:
         if t.id in kept:
             continue
-        if t.n_correct == 0:
+        if not t.complete:
+            dropped["incomplete"] += 1
+        elif t.n_correct == 0:
             dropped["no_correct_rollout"] += 1
         elif t.id not in usable:
             dropped["format"] += 1
@@ -189,20 +203,26 @@ def build_dataset(
 
     n_rollouts = len(gens) - orphans
     n_correct = sum(t.n_correct for t in tallies)
+    # Per-problem rates only over complete problems: "1 correct" of 2 graded is not "1 of 5".
+    complete = [t for t in tallies if t.complete]
     stats: dict[str, Any] = {
         "problems": len(problems),
         "problems_with_rollouts": len(tallies),
+        "n": n,
         "rollouts": n_rollouts,
         "rollouts_without_problem": orphans,
+        "rollouts_beyond_n": len(beyond_n),
+        "incomplete": {"problems": len(incomplete), "rollouts_missing": sum(incomplete.values()),
+                       "ids": list(incomplete)[:20]},
         "pass_rate": {
             "rollouts": round(n_correct / n_rollouts, 4) if n_rollouts else None,
-            "problems_solved": round(sum(t.n_correct > 0 for t in tallies) / len(tallies), 4) if tallies else None,
-            "correct_per_problem": dict(sorted(Counter(str(t.n_correct) for t in tallies).items(),
+            "problems_solved": round(sum(t.n_correct > 0 for t in complete) / len(complete), 4) if complete else None,
+            "correct_per_problem": dict(sorted(Counter(str(t.n_correct) for t in complete).items(),
                                                key=lambda kv: int(kv[0]))),
         },
         "base": {"given": base is not None, "solved": sum(bool(t.base_correct) for t in tallies),
                  "missing": base_missing},
-        "bands": {b: sum(1 for t in tallies if band_of[t.id] == b) for b in ("easy", "medium", "hard", "unused")},
+        "bands": {b: sum(1 for t in complete if band_of[t.id] == b) for b in BANDS},
         "format": {"checked": checked, "passed": passed, "correct_rejected": correct_rejected,
                    "rejects": dict(rejects.most_common())},
         "selection": {"band": selection_name, "policy": policy, "seed": seed, "random_size": random_size,

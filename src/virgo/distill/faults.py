@@ -1,8 +1,10 @@
 """A fault-injecting reverse proxy for testing long rollout jobs against an unreliable server.
 
 It sits in front of a real OpenAI-compatible server (``virgo serve``, a ``vllm serve``) on 127.0.0.1 and,
-for a set share of the generation requests, answers HTTP 500, hangs past the client's timeout (then drops
-the connection), or returns a 200 whose body is malformed JSON; every other request is forwarded as is.
+for a set share of the generation requests, answers HTTP 500, hangs for ``hang_seconds`` without answering
+(then drops the connection), or returns a 200 whose body is malformed JSON; every other request is forwarded
+as is. A hang tests the client's timeout only when ``hang_seconds`` exceeds that timeout (e.g. ``virgo
+distill --timeout 3`` against ``hang_seconds=120``); a shorter hang is just a slow, dropped request.
 The faults are drawn from a seeded generator, so a test run sees the same schedule every time.
 
     with FaultProxy("http://127.0.0.1:8000", shares={"500": 0.2, "hang": 0.1, "malformed": 0.1}) as proxy:
@@ -132,7 +134,8 @@ class FaultProxy:
                     self._reply(500, b'{"error": {"message": "injected fault", "type": "server_error"}}')
                     return
                 if fate == "hang":
-                    # Hold the connection past the client's timeout, then drop it without an answer.
+                    # Hold the request unanswered (the client times out first if its timeout is shorter),
+                    # then drop the connection.
                     proxy._stop.wait(proxy.hang_seconds)
                     self.close_connection = True
                     return

@@ -83,6 +83,8 @@ def distill(
     teacher_model: str | None = None,
     api_key: str | None = None,
     concurrency: int = 4,
+    timeout: float | None = None,
+    max_retries: int | None = None,
     progress: bool = True,
     count_tokens: Any = None,
     **generate_kw: Any,
@@ -92,6 +94,8 @@ def distill(
     ``rollouts=False`` skips generation and filters what ``out`` already holds. Base-model greedy answers
     come from ``base_greedy`` (a JSONL of Generation or Grade records, or Grade objects) or are generated
     by ``base_model`` (URL or local path; greedy, one sample, same prompt) into ``paths.base_rollouts``.
+    ``timeout`` / ``max_retries`` apply to URL teachers and base models (per request). Problems with fewer
+    than ``cfg.n`` rollouts are incomplete (``stats["incomplete"]``): not banded, no example; resume the run.
     """
     from virgo.grade import gradable, summarize
 
@@ -105,16 +109,19 @@ def distill(
         if cfg is None:
             raise ValueError("a GenerateConfig is needed to roll out the teacher")
         rollout = distill_rollouts(problems, teacher, paths.rollouts, cfg, teacher_model=teacher_model,
-                                   api_key=api_key, concurrency=concurrency, progress=progress, **generate_kw)
+                                   api_key=api_key, concurrency=concurrency, timeout=timeout,
+                                   max_retries=max_retries, progress=progress, **generate_kw)
     else:
         if not paths.rollouts.exists():
             raise FileNotFoundError(f"{paths.rollouts}: no rollouts to filter")
         rollout = rollout_summary(problems, paths.rollouts, cfg.n if cfg is not None else None)
 
     gens = read_records(paths.rollouts, Generation)
+    n = cfg.n if cfg is not None else None
     t_grade = time.monotonic()
-    grades = grade_rollouts(problems, gens, paths.grades, profile=profile, workers=grade_workers,
-                            timeout=grade_timeout, progress=progress)
+    # Samples >= n (left by an earlier run with a larger --n) are not graded; build_dataset counts them.
+    grades = grade_rollouts(problems, [g for g in gens if n is None or g.sample < n], paths.grades,
+                            profile=profile, workers=grade_workers, timeout=grade_timeout, progress=progress)
 
     base_grades: list[Grade] | None = None
     if base_model is not None:
@@ -122,7 +129,8 @@ def distill(
             raise ValueError("a GenerateConfig is needed to run the base model")
         greedy = dataclasses.replace(cfg, n=1, temperature=0.0, top_p=1.0)
         distill_rollouts(problems, base_model, paths.base_rollouts, greedy, teacher_model=base_model_name,
-                         api_key=api_key, concurrency=concurrency, progress=progress, **generate_kw)
+                         api_key=api_key, concurrency=concurrency, timeout=timeout, max_retries=max_retries,
+                         progress=progress, **generate_kw)
         base_greedy = paths.base_rollouts
     if isinstance(base_greedy, (str, Path)):
         base_grades = load_base_grades(base_greedy, problems, paths.base_grades, profile=profile,
@@ -133,7 +141,7 @@ def distill(
 
     examples, stats = build_dataset(problems, gens, grades, base_grades, band=band, policy=policy, seed=seed,
                                     random_size=random_size, band_spec=band_spec, format_spec=format_spec,
-                                    source=source, count_tokens=count_tokens)
+                                    source=source, count_tokens=count_tokens, n=n)
     write_records(paths.dataset, _with_relative_images(examples, paths.dataset))
     stats = {
         **stats,

@@ -24,22 +24,26 @@ def is_url(teacher: Any) -> bool:
 
 def distill_rollouts(problems: Sequence[Problem], teacher: Any, out: str | Path, cfg: Any, *,
                      teacher_model: str | None = None, api_key: str | None = None, concurrency: int = 4,
-                     progress: bool = True, **generate_kw: Any) -> dict[str, Any]:
+                     timeout: float | None = None, max_retries: int | None = None, progress: bool = True,
+                     **generate_kw: Any) -> dict[str, Any]:
     """``cfg.n`` rollouts per problem from ``teacher`` into the append-only ``out``; returns a summary.
 
     ``teacher`` is a URL (OpenAI-compatible backend; ``teacher_model`` is the served model name), a local
     model directory (transformers backend), or anything else `run_generate` accepts as a model (e.g. an
     already-loaded ``(model, processor)``). ``cfg`` is a `virgo.infer.GenerateConfig`; extra keyword
-    arguments go to `run_generate` unchanged. Rerunning resumes: pairs already in ``out`` are skipped.
+    arguments go to `run_generate` unchanged. ``timeout`` (seconds per request) and ``max_retries`` go to the
+    OpenAI backend of a URL teacher (None: the backend's defaults); a local teacher has no requests to time
+    out. Rerunning resumes: pairs already in ``out`` are skipped.
     """
     from virgo.infer import run_generate
 
     out = Path(out)
     t0 = time.monotonic()
     if is_url(teacher):
+        http = {k: v for k, v in (("timeout", timeout), ("max_retries", max_retries)) if v is not None}
         summary = run_generate(teacher_model or "default", list(problems), out, cfg, backend="openai",
                                base_url=teacher, api_key=api_key, concurrency=concurrency, progress=progress,
-                               **generate_kw)
+                               **http, **generate_kw)
     else:
         model = str(teacher) if isinstance(teacher, Path) else teacher
         summary = run_generate(model, list(problems), out, cfg, backend="transformers", concurrency=concurrency,

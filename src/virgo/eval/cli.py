@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from virgo.infer.cli import CHAT_TEMPLATE_HELP
+
 _BENCH_HELP = "Benchmark name (mathvision, mathverse, olympiadbench, mmmu) or a path to a YAML spec."
 
 
@@ -44,6 +46,10 @@ def eval_cmd(
     rescore: Path = typer.Option(None, "--rescore", help="Re-grade the generations of this run folder; no "
                                                          "generation."),
     profile: str = typer.Option(None, "--profile", help="Grading profile (default: the benchmark's)."),
+    max_answer_chars: int = typer.Option(None, "--max-answer-chars", min=1,
+                                         help="Grade extracted answers longer than this wrong (OlympiadBench's "
+                                              "official rule uses 100), as `virgo grade --max-answer-chars`. Off "
+                                              "by default; kept in the run for --rescore."),
     where: list[str] = typer.Option(None, "--where", help="Keep items whose meta field matches, e.g. "
                                                           "--where language=en --where subject=maths,physics."),
     option: list[str] = typer.Option(None, "--option", help="Loader option key=value, e.g. include_text_only=true."),
@@ -60,6 +66,7 @@ def eval_cmd(
     prompt: str = typer.Option(None, "--prompt", help="Prompt prefix name or file (default: the benchmark's, "
                                                       "think-boxed)."),
     system: str = typer.Option(None, "--system", help="System prompt (default: the chat template's)."),
+    chat_template: str = typer.Option(None, "--chat-template", help=CHAT_TEMPLATE_HELP),
     thinking_budget: int = typer.Option(None, "--thinking-budget", help="Cap on thought tokens."),
     batch_size: int = typer.Option(None, "--batch-size", help="Generation batch size (transformers backend)."),
     dtype: str = typer.Option(None, "--dtype", help="Model dtype (float32, bfloat16, ...)."),
@@ -67,6 +74,14 @@ def eval_cmd(
                                                            "JSONL file."),
     caption_model: str = typer.Option(None, "--caption-model", help="Ablation: caption every image with this model "
                                                                     "first, then evaluate on the captions."),
+    caption_backend: str = typer.Option(None, "--caption-backend", help="Backend of --caption-model: transformers "
+                                                                        "or openai (default: openai with "
+                                                                        "--caption-base-url, else --backend)."),
+    caption_max_new_tokens: int = typer.Option(512, "--caption-max-new-tokens", min=1,
+                                               help="Token limit per caption (--caption-model)."),
+    caption_base_url: str = typer.Option(None, "--caption-base-url", help="OpenAI-compatible server that writes the "
+                                                                          "captions (default: --base-url when the "
+                                                                          "caption backend is --backend)."),
     workers: int = typer.Option(None, "--workers", help="Grading processes (default: CPU count)."),
     judge_url: str = typer.Option(None, "--judge-url", help="OpenAI-compatible LLM judge for answers the rules leave "
                                                             "undecided (as the paper's MathVerse/MathVision scoring)."),
@@ -91,7 +106,8 @@ def eval_cmd(
         if rescore is not None:
             from virgo.eval.run import rescore as do_rescore
 
-            metrics = do_rescore(rescore, profile=profile, workers=workers, judge=judge)
+            metrics = do_rescore(rescore, profile=profile, max_answer_chars=max_answer_chars, workers=workers,
+                                 judge=judge)
             _summary(rescore, metrics)
             return
         missing = [f for f, v in (("--model", model), ("--benchmark", benchmark), ("--data-dir", data_dir),
@@ -100,19 +116,32 @@ def eval_cmd(
             raise typer.BadParameter(f"missing {', '.join(missing)} (or use --rescore RUN)")
         if captions is not None and caption_model is not None:
             raise typer.BadParameter("give --captions or --caption-model, not both")
+        if caption_model is None and (caption_backend is not None or caption_base_url is not None):
+            raise typer.BadParameter("--caption-backend/--caption-base-url go with --caption-model")
+        caption = None
+        if captions is not None or caption_model is not None:
+            from virgo.eval.caption import CaptionSource
+
+            # The captioner runs where the model does unless told otherwise; a caption URL implies a server.
+            cap_backend = caption_backend or ("openai" if caption_base_url else backend)
+            caption = CaptionSource(file=captions, model=caption_model, backend=cap_backend,
+                                    base_url=caption_base_url or (base_url if cap_backend == backend else None),
+                                    max_new_tokens=caption_max_new_tokens)
         _evaluate(model=model, benchmark=benchmark, data_dir=data_dir, split=split, limit=limit, seed=seed, out=out,
-                  profile=profile, where=where, option=option, label=label, backend=backend, base_url=base_url,
-                  api_key=api_key, concurrency=concurrency, captions=captions, caption_model=caption_model,
+                  profile=profile, max_answer_chars=max_answer_chars, where=where, option=option, label=label,
+                  backend=backend, base_url=base_url, api_key=api_key, concurrency=concurrency, caption=caption,
                   workers=workers, judge=judge, overrides=dict(max_new_tokens=max_new_tokens, temperature=temperature,
-                                                  top_p=top_p, repetition_penalty=repetition_penalty, n=n,
-                                                  prompt=prompt, system=system, thinking_budget=thinking_budget,
-                                                  batch_size=batch_size, dtype=dtype, seed=seed))
+                                                               top_p=top_p, repetition_penalty=repetition_penalty,
+                                                               n=n, prompt=prompt, system=system,
+                                                               chat_template=chat_template,
+                                                               thinking_budget=thinking_budget,
+                                                               batch_size=batch_size, dtype=dtype, seed=seed))
     except (FileNotFoundError, ValueError, KeyError) as e:
         _fail(e)
 
 
-def _evaluate(*, model, benchmark, data_dir, split, limit, seed, out, profile, where, option, label, backend,
-              base_url, api_key, concurrency, captions, caption_model, workers, judge, overrides) -> None:
+def _evaluate(*, model, benchmark, data_dir, split, limit, seed, out, profile, max_answer_chars, where, option, label,
+              backend, base_url, api_key, concurrency, caption, workers, judge, overrides) -> None:
     import dataclasses
 
     from virgo.eval.registry import filter_problems, get_benchmark, parse_where, select
@@ -129,25 +158,17 @@ def _evaluate(*, model, benchmark, data_dir, split, limit, seed, out, profile, w
     overrides.setdefault("prompt", spec.prompt)
     cfg = dataclasses.replace(GenerateConfig(), **overrides)
     ablation = None
-    if captions is not None or caption_model is not None:
-        from virgo.eval.caption import apply_captions, generate_captions, read_captions
+    if caption is not None:
+        from virgo.eval.caption import apply_captions
 
-        if captions is not None:
-            caps = read_captions(captions)
-            ablation = {"kind": "caption", "captions": str(Path(captions).resolve())}
-        else:
-            out.mkdir(parents=True, exist_ok=True)
-            caps = generate_captions(caption_model, problems, out / "captions.jsonl",
-                                     dataclasses.replace(GenerateConfig(), max_new_tokens=512, prompt="plain",
-                                                         dtype=cfg.dtype, batch_size=cfg.batch_size),
-                                     backend=backend, base_url=base_url, api_key=api_key, concurrency=concurrency)
-            ablation = {"kind": "caption", "caption_model": caption_model}
-        problems = apply_captions(problems, caps)
+        problems = apply_captions(problems, caption.load(problems, out, cfg, api_key=api_key, concurrency=concurrency))
+        ablation = caption.ablation()
     typer.echo(f"{spec.name} [{split or spec.default_split}]: {len(problems)} of {len(loaded.problems)} items -> {out}")
     metrics = evaluate(model, problems, out, cfg, profile or spec.profile, benchmark=spec.name,
                        split=split or spec.default_split, breakdowns=spec.breakdowns, backend=backend,
                        base_url=base_url, api_key=api_key, concurrency=concurrency, workers=workers, judge=judge,
                        data_files=loaded.files, label=label, paper_column=spec.paper_column, ablation=ablation,
+                       max_answer_chars=max_answer_chars,
                        selection={"limit": limit, "seed": seed, "where": where or [], "options": options,
                                   "total_items": len(loaded.problems)})
     _summary(out, metrics)

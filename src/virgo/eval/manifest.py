@@ -3,10 +3,15 @@
 What produced the numbers: package versions, a hash of the model files, the decoding settings, a
 hash of the chat template and prompt prefix, the git commit of the code, and hashes of the data
 files and images read.
+
+A run can be resumed or re-scored later by other code: the top-level fields describe the first start,
+and ``sessions`` lists every start (eval, resumed eval, rescore) with its time, command, git commit and
+virgo version, so generations made or grades written by a later commit can be told apart.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import importlib.metadata
 import platform
@@ -88,16 +93,30 @@ def data_fingerprint(files: Iterable[str | Path], images: Iterable[str]) -> dict
             "images": {"count": n, "sha256": h.hexdigest() if n else None}}
 
 
+def session(kind: str) -> dict[str, Any]:
+    """One start of a run: what it did (eval, rescore), when, by which command, code commit and virgo version."""
+    return {"kind": kind, "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": sys.argv, "git": git_commit(), "virgo": package_versions()["virgo"]}
+
+
+def add_session(manifest: dict[str, Any], kind: str) -> dict[str, Any]:
+    """``manifest`` with one more session appended (a manifest from before sessions existed gets a list)."""
+    return {**manifest, "sessions": [*manifest.get("sessions", []), session(kind)]}
+
+
 def build_manifest(*, model: Any, gen_settings: dict[str, Any], prompt: str, data_files: Iterable[str | Path],
-                   images: Iterable[str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                   images: Iterable[str], chat_template: str | None = None,
+                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    first = session("eval")
     return {
-        "command": sys.argv,
+        "command": first["command"],
         "packages": package_versions(),
         "platform": platform.platform(),
-        "git": git_commit(),
+        "git": first["git"],
         "model": model_fingerprint(model),
         "decoding": gen_settings,
-        "template": template_fingerprint(prompt),
+        "template": template_fingerprint(prompt, chat_template),
         "data": data_fingerprint(data_files, images),
         **(extra or {}),
+        "sessions": [first],
     }

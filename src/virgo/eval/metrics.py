@@ -62,12 +62,20 @@ def _meta_value(problem: Problem | None, key: str) -> str:
     return "(none)" if v is None or v == "" else str(v)
 
 
+# Difficulty names in rising order (MMMU's topic_difficulty: Easy/Medium/Hard), so tables and plots read easy to hard.
+DIFFICULTY_ORDER = ("very easy", "easy", "medium", "hard", "very hard")
+
+
 def _sort_key(value: str):
-    # Numeric levels sort as numbers (1, 2, ..., 10), names alphabetically, "(none)" last.
+    # Numeric levels sort as numbers (1, 2, ..., 10), difficulty names by difficulty, other names alphabetically,
+    # "(none)" last.
     try:
         return (0, float(value), "")
     except ValueError:
-        return (1 if value != "(none)" else 2, 0.0, value)
+        pass
+    if value.lower() in DIFFICULTY_ORDER:
+        return (1, float(DIFFICULTY_ORDER.index(value.lower())), value)
+    return (2 if value != "(none)" else 3, 0.0, value)
 
 
 def breakdowns(problems: dict[str, Problem], grades: list[Grade], keys: Iterable[str]) -> dict[str, Any]:

@@ -86,8 +86,11 @@ def _section_overview(runs: list[RunView]) -> str:
     rows = []
     for r in runs:
         m = r.metrics
+        grader = r.info.get("profile", "—")
+        if m.get("max_answer_chars"):
+            grader += f" (answers ≤ {m['max_answer_chars']} chars)"
         rows.append([r.name, r.info.get("split", "—"), str(r.info.get("model", "—")), acc_cell(m),
-                     str(m.get("n_missing", 0)), r.info.get("profile", "—")])
+                     str(m.get("n_missing", 0)), grader])
     return "## Accuracy\n\n" + table(["run", "split", "model", "accuracy % ± s.e.", "missing", "grader"], rows)
 
 
@@ -97,8 +100,8 @@ def _section_verdicts(runs: list[RunView], out: Path) -> str:
             [str(r.metrics["thought"]["finish_reason"].get("length", 0))] for r in runs]
     plots.stacked_verdicts(out / "plots" / "verdicts.png", "Verdicts (truncation kept apart)", [r.name for r in runs],
                            {v: [r.metrics["verdicts"].get(v, 0) for r in runs] for v in verdicts})
-    text = ("## Verdicts\n\n`truncated` = the thought or solution never closed (or the token limit was hit with no "
-            "final answer); it is never merged into `wrong`.\n\n")
+    text = ("## Verdicts\n\n`truncated` = the thought or solution never closed, or the generation stopped at its "
+            "token limit; it is never merged into `wrong`.\n\n")
     return text + table(["run"] + verdicts + ["hit token limit"], rows) + "\n\n![verdicts](plots/verdicts.png)"
 
 
@@ -228,20 +231,21 @@ def table2(runs: list[RunView]) -> dict[str, Any]:
 
 def _section_table2(runs: list[RunView]) -> str:
     ours = table2(runs)
-    header = ["model"] + list(paper.BENCHMARK_COLUMNS) + ["Average"]
+    header = ["model", "Num. Data Textual", "Num. Data Visual"] + list(paper.BENCHMARK_COLUMNS) + ["Average"]
     rows = []
     for label, row in ours.items():
         cells = []
         for c in paper.BENCHMARK_COLUMNS:
             b = row["columns"].get(c)
             cells.append("—" if b is None else f"**{pct(b['accuracy'])}** ± {pct(b['stderr'])} (n={b['n']}, {b['split']})")
-        rows.append([f"{label} (this run)"] + cells + [num(row["average"], 2)])
+        rows.append([f"{label} (this run)", "—", "—"] + cells + [num(row["average"], 2)])
     for p in paper.paper_rows():
-        rows.append([f"{p.model} (paper)"] + [num(p.score(c), 1) for c in paper.BENCHMARK_COLUMNS]
-                    + [num(p.average, 2)])
+        rows.append([f"{p.model} (paper)", p.textual or "—", p.visual or "—"]
+                    + [num(p.score(c), 1) for c in paper.BENCHMARK_COLUMNS] + [num(p.average, 2)])
     note = ("Paper rows: Virgo (arXiv 2501.01904 v2) Table 2; MathVerse testmini without text-only, MathVision test, "
-            "OlympiadBench without theorem proving, MMMU validation. Our Average is shown only when all four "
-            "benchmarks were run (the paper's plain mean).")
+            "OlympiadBench without theorem proving, MMMU validation. Num. Data: the paper's fine-tuning data "
+            "(textual long thoughts, visual long thoughts); a run does not know its model's training data (—). "
+            "Our Average is shown only when all four benchmarks were run (the paper's plain mean).")
     return "## Main results (paper Table 2 layout)\n\n" + note + "\n\n" + table(header, rows)
 
 
@@ -320,13 +324,28 @@ def _section_manifest(runs: list[RunView]) -> str:
         dec = m.get("decoding") or {}
         decoding = ", ".join(f"{k}={dec[k]}" for k in ("max_new_tokens", "temperature", "top_p", "repetition_penalty",
                                                         "n", "seed", "prompt") if k in dec)
-        rows.append([r.name, (git.get("commit") or "—")[:12] + (" (dirty)" if git.get("dirty") else ""),
+        rows.append([r.name, _commits(git, m.get("sessions") or []),
                      (model.get("sha256") or "—")[:12], decoding or "—", (tmpl.get("prompt_sha256") or "—")[:12],
                      str(len(data.get("files") or {})) + " files, " + str((data.get("images") or {}).get("count", 0))
                      + " images", (m.get("packages") or {}).get("transformers") or "—"])
     return ("## Reproducibility\n\nFull details in each run's `manifest.json` (package versions, per-file model "
-            "hashes, decoding settings, template hashes, git commit, data file hashes).\n\n"
+            "hashes, decoding settings, template hashes, git commit, data file hashes, and every (re)start of the "
+            "run under `sessions`).\n\n"
             + table(["run", "git", "model sha256", "decoding", "prompt sha256", "data", "transformers"], rows))
+
+
+def _commits(first: dict[str, Any], sessions: list[dict[str, Any]]) -> str:
+    # The first start's commit, then any other commit a resume or rescore ran with, in order.
+    def short(g: dict[str, Any]) -> str:
+        return (g.get("commit") or "—")[:12] + (" (dirty)" if g.get("dirty") else "")
+
+    seen = [short(first)]
+    for s in sessions:
+        c = short(s.get("git") or {})
+        if c not in seen:
+            seen.append(c)
+    text = " → ".join(seen)
+    return text + f" ({len(sessions)} sessions)" if len(sessions) > 1 else text
 
 
 # ----------------------------------------------------------------------------- entry point

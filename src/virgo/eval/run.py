@@ -7,7 +7,7 @@ Run folder::
     generations.jsonl  append-only model outputs, one per (problem, sample); a killed run resumes
     grades.jsonl       one verdict per generation (rewritten by every scoring)
     metrics.json       accuracy, standard error, verdicts, breakdowns, thought analytics
-    manifest.json      reproducibility manifest (virgo.eval.manifest)
+    manifest.json      reproducibility manifest (virgo.eval.manifest); every (re)start appends a session
     report.md, report.json, plots/*.png
 
 ``evaluate(...)`` is the Python entry point (the CLI and the demo call it); ``rescore(run_dir)``
@@ -74,11 +74,13 @@ def evaluate(model: Any, problems: list[Problem], run_dir: str | Path, gen_cfg: 
              backend: str = "transformers", base_url: str | None = None, api_key: str | None = None,
              concurrency: int = 4, judge: Any = None, workers: int | None = None, data_files: list[Path] | None = None,
              label: str | None = None, paper_column: str | None = None, ablation: dict[str, Any] | None = None,
-             selection: dict[str, Any] | None = None, progress: bool = True, report: bool = True) -> dict[str, Any]:
+             selection: dict[str, Any] | None = None, max_answer_chars: int | None = None, progress: bool = True,
+             report: bool = True) -> dict[str, Any]:
     """Generate, grade and score ``problems`` into ``run_dir``; returns the metrics dict.
 
     ``model`` is a model path / served model name, or an already-loaded model that the inference
     backend accepts. Re-running with the same folder resumes: only missing generations are made.
+    ``max_answer_chars`` grades longer extracted answers wrong (OlympiadBench's official 100-character rule).
     """
     from virgo.eval.manifest import build_manifest
     from virgo.infer import GenerateConfig, run_generate
@@ -89,7 +91,7 @@ def evaluate(model: Any, problems: list[Problem], run_dir: str | Path, gen_cfg: 
     info = {
         "benchmark": benchmark, "split": split, "model": _model_name(model), "label": label, "backend": backend,
         "base_url": base_url, "profile": profile, "breakdowns": list(breakdowns or []), "paper_column": paper_column,
-        "generate": settings, "ablation": ablation, "selection": selection or {},
+        "generate": settings, "ablation": ablation, "selection": selection or {}, "max_answer_chars": max_answer_chars,
         "n_problems": len(problems), "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     prepare_run(run_dir, problems, info)
@@ -97,11 +99,15 @@ def evaluate(model: Any, problems: list[Problem], run_dir: str | Path, gen_cfg: 
     if not manifest_path.exists():
         images = [img for p in problems for img in p.images]
         _json_dump(manifest_path, build_manifest(model=model, gen_settings=settings, prompt=gen_cfg.prompt,
+                                                 chat_template=gen_cfg.chat_template,
                                                  data_files=data_files or [], images=images,
                                                  extra={"backend": backend, "base_url": base_url}))
+    else:  # a resumed run: the first start stays on top, this one is appended (its code may differ)
+        _record_session(run_dir, "eval")
     run_generate(model, problems, run_dir / GENERATIONS_FILE, gen_cfg, backend=backend, base_url=base_url,
                  api_key=api_key, concurrency=concurrency, progress=progress)
-    return score(run_dir, profile=profile, judge=judge, workers=workers, progress=progress, report=report)
+    return score(run_dir, profile=profile, max_answer_chars=max_answer_chars, judge=judge, workers=workers,
+                 progress=progress, report=report)
 
 
 def read_generations(path: Path) -> list[Generation]:
@@ -120,11 +126,14 @@ def read_generations(path: Path) -> list[Generation]:
     return out
 
 
-def score(run_dir: str | Path, *, profile: str | None = None, judge: Any = None, workers: int | None = None,
-          progress: bool = True, report: bool = True) -> dict[str, Any]:
-    """Grade the saved generations of a run and write grades, metrics (and the report)."""
+def score(run_dir: str | Path, *, profile: str | None = None, max_answer_chars: int | None = None, judge: Any = None,
+          workers: int | None = None, progress: bool = True, report: bool = True) -> dict[str, Any]:
+    """Grade the saved generations of a run and write grades, metrics (and the report).
+
+    ``profile`` / ``max_answer_chars`` default to the run's (run.json); given, they replace it there.
+    """
     from virgo.eval.metrics import compute_metrics
-    from virgo.grade import gradable, grade_many
+    from virgo.grade import get_profile, gradable, grade_many
 
     run_dir = Path(run_dir)
     for name in (RUN_FILE, PROBLEMS_FILE):
@@ -132,6 +141,10 @@ def score(run_dir: str | Path, *, profile: str | None = None, judge: Any = None,
             raise FileNotFoundError(f"{run_dir / name} not found: {run_dir} is not a `virgo eval` run folder")
     info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
     profile = profile or info.get("profile") or "default"
+    if max_answer_chars is None:
+        max_answer_chars = info.get("max_answer_chars")
+    # As `virgo grade --max-answer-chars`: the named profile with that one field replaced.
+    grader = get_profile(profile, max_answer_chars=max_answer_chars) if max_answer_chars else profile
     problems = read_records(run_dir / PROBLEMS_FILE, Problem, resolve_images=False)
     by_id = {p.id: p for p in problems}
     generations = [g for g in read_generations(run_dir / GENERATIONS_FILE) if g.id in by_id]
@@ -139,18 +152,18 @@ def score(run_dir: str | Path, *, profile: str | None = None, judge: Any = None,
     generations.sort(key=lambda g: (order[g.id], g.sample))
     # Items the grader cannot check (theorem proofs, when a loader was asked to include them) are generated
     # for human review but kept out of the accuracy.
-    ungradable = {p.id for p in problems if not gradable(p, profile)}
+    ungradable = {p.id for p in problems if not gradable(p, grader)}
     graded_gens = [g for g in generations if g.id not in ungradable]
-    grades: list[Grade] = grade_many([(by_id[g.id], g) for g in graded_gens], profile=profile, workers=workers,
+    grades: list[Grade] = grade_many([(by_id[g.id], g) for g in graded_gens], profile=grader, workers=workers,
                                      judge=judge, progress=progress)
     write_records(run_dir / GRADES_FILE, grades)
     metrics = {"benchmark": info.get("benchmark"), "split": info.get("split"), "model": info.get("model"),
-               "profile": profile, "n_ungradable": len(ungradable),
+               "profile": profile, "max_answer_chars": max_answer_chars, "n_ungradable": len(ungradable),
                **compute_metrics([p for p in problems if p.id not in ungradable], graded_gens, grades,
                                  breakdown_keys=info.get("breakdowns") or [])}
     _json_dump(run_dir / METRICS_FILE, metrics)
-    if profile != info.get("profile"):
-        info["profile"] = profile
+    if profile != info.get("profile") or max_answer_chars != info.get("max_answer_chars"):
+        info.update(profile=profile, max_answer_chars=max_answer_chars)
         _json_dump(run_dir / RUN_FILE, info)
     if report:
         from virgo.eval.report import render_report
@@ -159,6 +172,15 @@ def score(run_dir: str | Path, *, profile: str | None = None, judge: Any = None,
     return metrics
 
 
+def _record_session(run_dir: Path, kind: str) -> None:
+    from virgo.eval.manifest import add_session
+
+    path = run_dir / MANIFEST_FILE
+    if path.is_file():
+        _json_dump(path, add_session(json.loads(path.read_text(encoding="utf-8")), kind))
+
+
 def rescore(run_dir: str | Path, **kw: Any) -> dict[str, Any]:
     """Re-grade a finished (or interrupted) run's generations; generation is never repeated."""
+    _record_session(Path(run_dir), "rescore")
     return score(run_dir, **kw)

@@ -66,8 +66,9 @@ def grade_many(items: Iterable[tuple[Problem, Generation]], *, profile: str | Pr
     """Grade (problem, generation) pairs in a process pool; one Grade per pair, in order.
 
     ``workers``: processes (default: all cores; 0 grades in this process, without a time limit, for
-    debugging). ``timeout``: CPU seconds per item; an item over it is graded ``wrong`` by ``timeout`` and
-    its worker replaced. ``judge``: an optional ``virgo.grade.Judge`` for what the rules leave undecided.
+    debugging). ``timeout``: seconds per item (CPU time, or wall time its worker runs or blocks; see
+    ``virgo.grade.pool``); an item over it is graded ``wrong`` by ``timeout`` and its worker replaced.
+    ``judge``: an optional ``virgo.grade.Judge`` for what the rules leave undecided.
     Raises ValueError (before grading anything) if a problem is excluded by the profile.
     """
     items = list(items)

@@ -1,7 +1,9 @@
 """Multiple-choice letters in their usual spellings, and option texts.
 
 "B", "(B)", "B:", "B.", "B) 40°", "Option B", "choice (B)", "**B**", "\\text{B}", "\\textbf{(B)}" all name
-option B; a lone capital that is not one of the item's letters does not.
+option B; a lone capital that is not one of the item's letters does not. A lowercase letter ("b", "(b)")
+names an option only where the text is nothing but the answer (a box, "Answer: b", the whole response) or
+after "option"/"choice": in prose "a" is a word.
 """
 
 from __future__ import annotations
@@ -17,11 +19,19 @@ _LETTER_HEAD = re.compile(
     re.I,
 )
 _OPTION_WORD = re.compile(r"\b(?:option|choice)\s*[:：]?\s*[(\[]?\s*([A-Z])\b\s*[)\]]?", re.I)
+_LONE_LOWERCASE = re.compile(r"[(\[]?\s*([a-z])\s*[)\]]?\s*[.:：]?")  # "b", "(b)", "[b]", "b:"
 
 
-def letter_of(text: str, letters: str) -> str | None:
-    """The option letter that ``text`` starts with ("(B) 40°" -> "B"), if it is one of ``letters``."""
+def letter_of(text: str, letters: str, *, whole_answer: bool = False) -> str | None:
+    """The option letter that ``text`` starts with ("(B) 40°" -> "B"), if it is one of ``letters``.
+
+    ``whole_answer``: ``text`` is an answer on its own (a box's content, what follows "Answer:", the whole
+    response), so a lowercase letter that is all of it names an option too ("b", "(b)").
+    """
     s = clean(text)
+    lone = _LONE_LOWERCASE.fullmatch(s) if whole_answer else None
+    if lone is not None:
+        return lone.group(1).upper() if lone.group(1).upper() in letters else None
     m = _LETTER_HEAD.match(s)
     if m is None:
         return None

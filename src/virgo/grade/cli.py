@@ -33,8 +33,8 @@ def grade_cmd(
     workers: int = typer.Option(None, "--workers", "-w", min=0,
                                 help="Grading processes (default: all cores; 0 = in this process, no time limit)."),
     timeout: float = typer.Option(2.0, "--timeout", min=0.1,
-                                  help="CPU seconds per response; a response over it is graded wrong (timeout) and "
-                                       "its worker replaced."),
+                                  help="Seconds per response (CPU time, or wall time its worker runs or blocks); a "
+                                       "response over it is graded wrong (timeout) and its worker replaced."),
     judge_url: str = typer.Option(None, "--judge-url", envvar="VIRGO_JUDGE_URL",
                                   help="OpenAI-compatible endpoint of an LLM judge for what the rules leave "
                                        "undecided (no answer found, or answers the rules cannot compare). The key "
@@ -76,11 +76,18 @@ def grade_cmd(
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
 
-    # Read inputs: bad lines are reported with file, line and field; the good records are all graded.
+    # Read inputs: bad lines are reported with file, line and field; the good records are all graded. Model
+    # output with bytes that are not UTF-8 is graded too (decoded with U+FFFD; its grade says so): dropping it
+    # would shrink n and inflate the accuracy.
     probs = read_records(problems, Problem, strict=False, resolve_images=False)
-    gens = read_records(generations, Generation, strict=False, resolve_images=False)
+    gens = read_records(generations, Generation, strict=False, resolve_images=False, replace_invalid_utf8=True)
     for err in probs.errors + gens.errors:
         _warn(f"skipped a bad record: {err}")
+    replaced_lines = {line for line, _ in gens.replaced}
+    replaced = {g.key for g, line in zip(gens.records, gens.lines) if line in replaced_lines}
+    for line, why in gens.replaced:
+        _warn(f"{generations}:{line}: {why}: decoded with U+FFFD replacement characters and graded "
+              f"(its grade has invalid_utf8=true)")
     by_id = {p.id: p for p in probs.records}
     if not by_id:
         typer.echo(f"error: no valid problems in {problems}", err=True)
@@ -111,6 +118,8 @@ def grade_cmd(
         with AppendWriter(out) as writer:
             for grade in iter_grades(items, profile=profile, workers=workers, timeout=timeout, judge=judge,
                                      progress=progress):
+                if grade.key in replaced:
+                    grade.extra["invalid_utf8"] = True
                 writer.write(grade)
     finally:
         if judge is not None:

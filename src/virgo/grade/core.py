@@ -2,15 +2,18 @@
 
 Verdicts (never merged):
 
-``truncated``  the thought never closed; the solution never closed (unless the profile grades unclosed
-               solutions); or the generation stopped at its token limit without a final answer
+``truncated``  the generation stopped at its token limit (``finish_reason == "length"``), whatever it
+               holds; the thought never closed; or the solution never closed (unless the profile grades
+               unclosed solutions)
 ``no_answer``  a finished response in which no rule found a final answer
 ``correct`` / ``wrong``  the extracted answer compared with the gold answer
 
-``graded_by`` names what decided: ``status`` (truncated), ``extraction`` (no_answer), ``too_long``
-(the profile's answer-length rule), an equivalence rule of ``virgo.grade.equiv``, and, from the pool
-and the judge, ``timeout``, ``error`` and ``judge``. ``extracted_by`` names the extraction rule.
-Grades the rules could not really decide carry ``extra["undecided"] = True``.
+``graded_by`` names what decided: ``finish_reason`` (truncated at the token limit), ``status`` (truncated:
+a section never closed), ``extraction`` (no_answer), ``too_long`` (the profile's answer-length rule), an
+equivalence rule of ``virgo.grade.equiv``, and, from the pool and the judge, ``timeout``, ``error`` and
+``judge``. ``extracted_by`` names the extraction rule. A truncated grade keeps the final answer the response
+stated, if any, for audits (it is not compared with the gold). Grades the rules could not really decide
+carry ``extra["undecided"] = True``.
 """
 
 from __future__ import annotations
@@ -66,18 +69,22 @@ def _grade(problem: Problem, text: str, finish_reason: str, prof: Profile, sampl
                      extra={"undecided": True} if undecided else {})
 
     parsed = parse_response(text)
-    if parsed.status is Status.TRUNCATED:
-        return grade("truncated", "status", detail="the thought never closed")
     at_limit = finish_reason == "length"
     unclosed = parsed.status is Status.UNCLOSED_SOLUTION
-    if unclosed and (prof.unclosed_solution == "truncated" or at_limit):
-        return grade("truncated", "status", detail="the solution never closed")
-
-    # After a token-limit stop only an explicit final answer counts; a value picked from cut-off text does not.
+    # In a text cut off at the token limit or in an unclosed solution only an explicit final answer counts (a
+    # value picked from cut-off text is none); nothing inside an unfinished thought is extracted at all.
     ex = extract_from_region(strip_thought(text), problem, prof, strong_only=at_limit or unclosed)
+    stated = (ex.answer, ex.rule) if ex.found else (None, None)  # kept in truncated grades, for audits
+    if at_limit:
+        # The contract: a generation stopped at its token limit is truncated, even with a box in it -- a box
+        # written before the cut may be an intermediate result the model would have revised.
+        return grade("truncated", "finish_reason", *stated,
+                     detail="finish_reason=length: the generation stopped at its token limit")
+    if parsed.status is Status.TRUNCATED:
+        return grade("truncated", "status", detail="the thought never closed")
+    if unclosed and prof.unclosed_solution == "truncated":
+        return grade("truncated", "status", *stated, detail="the solution never closed")
     if ex.answer is None:
-        if at_limit:
-            return grade("truncated", "status", detail="stopped at the token limit without a final answer")
         return grade("no_answer", "extraction", extracted_by="none", detail=f"response status {parsed.status.value}")
     if prof.max_answer_chars is not None and len(ex.answer) > prof.max_answer_chars:
         return grade("wrong", "too_long", ex.answer, ex.rule,

@@ -15,8 +15,9 @@ first; the first that finds something wins:
                      would have saved 550 gallons."); lines that re-check a result are skipped, and a text that
                      stops mid-sentence states no final value
 
-After a generation hit its token limit only the strong rules (``boxed``, ``answer_is``) count: a
-value picked out of a cut-off text is not a final answer. For multiple-choice items the answer is
+In a text cut off at the token limit (graded ``truncated`` anyway; the answer is kept for audits) or in
+a solution that never closed, only the strong rules (``boxed``, ``answer_is``) count: a value picked out
+of a cut-off text is not a final answer. For multiple-choice items the answer is
 normalised to the option letter whenever the text names one ("\\boxed{(B) 140°}" -> "B", "\\boxed{140°}"
 -> the letter of the option "140°"); otherwise the text is kept and compared with the gold option's text.
 Every regex here is linear and the fallbacks only look at the last few thousand characters.
@@ -155,7 +156,10 @@ def _extract_choice(region: str, tail: str, boxes: list[str], problem: Problem, 
         several = letters_of(value, letters)
         if several:  # "\\boxed{C, D}": kept whole, so a single-answer item can tell it from "C"
             return Extraction(", ".join(several), rule)
-        letter = letter_of(value, letters) or option_of(value, choices)
+        # A box, an "answer is" value and a one-line response are answers on their own, so a lowercase letter
+        # there names an option ("\\boxed{b}" is B) -- unless it is an option's text (options "2a", "a").
+        letter = letter_of(value, letters) or option_of(value, choices) or \
+            letter_of(value, letters, whole_answer=rule in ("boxed", "answer_is", "whole"))
         if letter:
             return Extraction(letter, rule)
         return Extraction(clean(value), rule) if keep_text and clean(value) else None

@@ -26,8 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from virgo.prompts import _load_template
-from virgo.records import AppendWriter, Generation, Grade, Problem
-from virgo.records.jsonl import iter_lines
+from virgo.records import AppendWriter, Generation, Grade, Problem, RecordError
+from virgo.records.jsonl import iter_lines, loads
 from virgo.thought import strip_thought
 
 RESPONSE_TAIL_CHARS = 2000  # how much of the answer region the extraction prompt sees
@@ -53,9 +53,9 @@ class JudgeCache:
             for _, text, err in iter_lines(self.path):
                 if err is None and text:
                     try:
-                        row = json.loads(text)
+                        row = loads(text)
                         self._data[row["key"]] = row["value"]
-                    except (json.JSONDecodeError, KeyError, TypeError):
+                    except (RecordError, KeyError, TypeError):
                         continue  # a torn last line from a killed run
         self._writer: AppendWriter | None = None
 

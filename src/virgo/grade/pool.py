@@ -2,12 +2,16 @@
 
 Math-Verify's own timeout uses ``signal.alarm``, which only works in a main thread, and sympy can
 spin for minutes (or exhaust memory) on a hostile expression such as ``10^{10^{10^{10}}}``. So every
-item is graded in a worker process; a worker that spends more than ``timeout`` seconds of CPU time on
-one item (or ``wall_timeout`` seconds of wall time, for a worker that blocks) is killed and replaced,
-and the item is graded ``wrong`` with ``graded_by="timeout"``. The limit is CPU time, read from
-``/proc``, so a loaded machine does not turn slow-but-fine items into timeouts; where ``/proc`` is
-missing the wall-clock limit alone applies. Each worker also gets an address-space limit, so a
-runaway allocation fails with MemoryError inside the worker instead of swapping the machine.
+item is graded in a worker process, and a worker is killed and replaced, its item graded ``wrong`` with
+``graded_by="timeout"``, when the item has cost more than ``timeout`` seconds: of CPU time, or of wall
+time spent running or blocked (a worker stuck in a system call uses no CPU), which gets a small margin.
+
+Wall time spent waiting in the run queue for a CPU is not charged (``/proc/<pid>/schedstat``), and a
+worker that is runnable is left to the CPU limit, so a loaded machine does not turn slow-but-fine items
+into timeouts, while a blocked worker still goes after about ``timeout`` seconds. Where ``/proc`` is
+missing, plain wall time is charged. The clock starts when an item is handed to a worker that is already
+up, so process start-up never counts against an item. Each worker also gets an address-space limit, so
+a runaway allocation fails with MemoryError inside the worker instead of swapping the machine.
 
 Workers start from a forkserver that has already imported the grader (cheap replacements), and
 results come back in input order.
@@ -28,6 +32,7 @@ from virgo.records import Grade
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.02
+WALL_MARGIN = 0.5  # seconds of wall time an item may take beyond ``timeout`` (page faults, pipe transfer)
 DEFAULT_MEMORY_MB = 2048
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -40,15 +45,24 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process, from /proc (None where unavailable)."""
+def _proc_stat(pid: int) -> tuple[float, bool] | None:
+    """User + system CPU time of a process and whether it is runnable, from /proc (None where unavailable)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except OSError:
         return None
-    fields = data[data.rfind(b")") + 2:].split()  # after "pid (comm) "; utime/stime are fields 14/15
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    fields = data[data.rfind(b")") + 2:].split()  # after "pid (comm) ": state is field 3, utime/stime 14/15
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK, fields[0] == b"R"
+
+
+def _run_queue_seconds(pid: int) -> float | None:
+    """Time a process's main thread has spent runnable but waiting for a CPU, from /proc (None where unavailable)."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as f:
+            return int(f.read().split()[1]) / 1e9  # fields: on-CPU ns, run-queue wait ns, time slices
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _limit_memory(memory_mb: int | None) -> None:
@@ -100,6 +114,7 @@ class _Worker:
         self.index: int | None = None  # the item being graded
         self.job: Job | None = None
         self.cpu0 = 0.0
+        self.queued0 = 0.0
         self.t0 = 0.0
 
     @property
@@ -109,8 +124,23 @@ class _Worker:
     def send(self, index: int, job: Job) -> None:
         self.index, self.job = index, job
         self.t0 = time.monotonic()
-        self.cpu0 = _cpu_seconds(self.pid) or 0.0
+        stat = _proc_stat(self.pid)
+        self.cpu0 = stat[0] if stat is not None else 0.0
+        self.queued0 = _run_queue_seconds(self.pid) or 0.0
         self.conn.send((index, job))
+
+    def over(self, timeout: float, wall_timeout: float, now: float) -> str | None:
+        """How the current item went over its limit ("2.1s CPU", "2.5s wall time"), or None while within it."""
+        stat = _proc_stat(self.pid)
+        if stat is not None and stat[0] - self.cpu0 > timeout:
+            return f"{stat[0] - self.cpu0:.1f}s CPU"
+        queued = _run_queue_seconds(self.pid)
+        wall = now - self.t0 - (queued - self.queued0 if queued is not None else 0.0)
+        # A runnable worker is left to the CPU limit: the kernel adds a wait for a CPU to schedstat only when
+        # the wait ends, so a worker queued right now would look blocked.
+        if wall > wall_timeout and (stat is None or not stat[1]):
+            return f"{wall:.1f}s wall time"
+        return None
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -138,15 +168,16 @@ def _failed_grade(job: Job, graded_by: str, detail: str) -> Grade:
 class GradingPool:
     """A pool of grading processes that survives killing any of them.
 
-    Use as a context manager; ``imap`` yields one Grade per job, in order. ``timeout`` is the CPU-time
-    limit per item in seconds; ``wall_timeout`` (default ``max(30, 15 * timeout)``) the wall-clock one.
+    Use as a context manager; ``imap`` yields one Grade per job, in order. ``timeout`` is the limit per
+    item in seconds of CPU time; wall time spent running or blocked may go ``WALL_MARGIN`` beyond it (see the
+    module docstring).
     """
 
-    def __init__(self, workers: int | None = None, *, timeout: float = 2.0, wall_timeout: float | None = None,
+    def __init__(self, workers: int | None = None, *, timeout: float = 2.0,
                  memory_mb: int | None = DEFAULT_MEMORY_MB):
         self.size = max(1, workers or default_workers())
         self.timeout = timeout
-        self.wall_timeout = wall_timeout if wall_timeout is not None else max(30.0, 15 * timeout)
+        self.wall_timeout = timeout + WALL_MARGIN
         self.memory_mb = memory_mb
         methods = mp.get_all_start_methods()
         self._ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
@@ -223,11 +254,8 @@ class GradingPool:
             # Kill workers over their limit; the item is graded wrong, the run goes on.
             now = time.monotonic()
             for w in [x for x in self._workers if x.index is not None]:
-                cpu = _cpu_seconds(w.pid)
-                used = None if cpu is None else cpu - w.cpu0
-                if (used is not None and used > self.timeout) or now - w.t0 > self.wall_timeout:
-                    what = f"{used:.1f}s CPU" if used is not None and used > self.timeout else \
-                        f"{now - w.t0:.1f}s wall time"
+                what = w.over(self.timeout, self.wall_timeout, now)
+                if what is not None:
                     log.info("grading %s/%s took %s: worker killed", w.job.problem.id, w.job.sample, what)
                     results[w.index] = _failed_grade(
                         w.job, "timeout", f"grading exceeded the time limit ({what}); worker killed")

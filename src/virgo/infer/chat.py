@@ -2,7 +2,8 @@
 
 The thought streams dimmed under a "thinking" rule, the solution in normal text under an "answer" rule, as the
 tokens arrive. Locally (transformers backend, with budget control) or from any OpenAI-compatible server that
-streams ``reasoning_content`` (``--base-url``).
+streams ``reasoning_content`` (``--base-url``). Its defaults are interactive ones, not the paper's
+(`virgo.infer.config.CHAT_MAX_NEW_TOKENS`, `CHAT_PROMPT`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from virgo.infer.config import GenerateConfig
+from virgo.infer.config import CHAT_MAX_NEW_TOKENS, CHAT_PROMPT, GenerateConfig
 from virgo.infer.requests import GenRequest
 from virgo.infer.split import ANSWER, THOUGHT, StreamSplitter, split_reasoning
 from virgo.prompts import user_content
@@ -89,7 +90,7 @@ def chat(model: Any, question: str | None, *, images: list[str] = (), cfg: Gener
     from rich.console import Console
 
     console = console or Console(highlight=False)
-    cfg = cfg or GenerateConfig(max_new_tokens=2048, prompt="plain")
+    cfg = cfg or GenerateConfig(max_new_tokens=CHAT_MAX_NEW_TOKENS, prompt=CHAT_PROMPT)
     backend = client = None
     if base_url:
         import os

@@ -7,6 +7,14 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from virgo.prompts import DEFAULT_CHAT_TEMPLATE, load_chat_template
+
+# `virgo chat` departs from the paper's decoding on purpose: a person waits for each streamed answer (2,048
+# tokens, not 8,192), and a conversation wants no "\boxed{}" instruction on every turn. `virgo chat
+# --max-new-tokens 8192 --prompt think-boxed` decodes as the paper does.
+CHAT_MAX_NEW_TOKENS = 2048
+CHAT_PROMPT = "plain"
+
 
 @dataclass
 class GenerateConfig:
@@ -20,6 +28,7 @@ class GenerateConfig:
     seed: int = 0  # base seed; each (problem, sample) draws from its own seed derived from it
     prompt: str = "think-boxed"  # prompt prefix by name (templates/prompts) or path
     system: str | None = None  # system prompt; None = the chat template's default
+    chat_template: str = DEFAULT_CHAT_TEMPLATE  # by name (templates/chat) or path to a .jinja; as in training
     thinking_budget: int | None = None  # cap on thought tokens: at the cap <|end_of_thought|> is forced
     force_wait: int = 0  # s1-style budget forcing: suppress an early end of thought, append "Wait", up to k times
     batch_size: int = 8  # rows decoded together (transformers backend)
@@ -46,6 +55,10 @@ class GenerateConfig:
             problems.append(f"force_wait must be >= 0, got {self.force_wait}")
         if self.batch_size < 1:
             problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        try:
+            load_chat_template(self.chat_template)  # cached: cheap on every replace()
+        except ValueError as e:
+            problems.append(str(e))
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -65,6 +78,7 @@ class GenerateConfig:
             "repetition_penalty": self.repetition_penalty,
             "prompt": self.prompt,
             "system": self.system,
+            "chat_template": self.chat_template,
             "thinking_budget": self.thinking_budget,
             "force_wait": self.force_wait,
         }

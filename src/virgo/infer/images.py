@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,32 +32,28 @@ def decode_data_url(url: str) -> bytes:
         raise ImageError("the data URL's base64 payload is invalid") from None
 
 
-def open_image(src: Any, *, max_pixels: int | None = DEFAULT_MAX_PIXELS):
-    """An RGB PIL image from a path, bytes, a data URL or a PIL image; refuses more than ``max_pixels``."""
-    import warnings
-
-    from PIL import Image
-
-    if isinstance(src, Image.Image):
-        _check_size(src.size, max_pixels, "image")
-        return src if src.mode == "RGB" else src.convert("RGB")
-    name = "image"
+def _source(src: Any) -> tuple[Any, str]:
+    """What ``Image.open`` reads for a path, bytes or a data URL, and the name errors give it."""
     if isinstance(src, (bytes, bytearray)):
-        fp: Any = io.BytesIO(src)
-    elif isinstance(src, str) and src.startswith("data:"):
-        fp = io.BytesIO(decode_data_url(src))
-    elif isinstance(src, (str, Path)):
+        return io.BytesIO(src), "image"
+    if isinstance(src, str) and src.startswith("data:"):
+        return io.BytesIO(decode_data_url(src)), "image"
+    if isinstance(src, (str, Path)):
         if "://" in str(src):
             raise ImageError(f"{src}: remote image URLs are not fetched; pass a local file or a data URL")
-        fp, name = str(src), str(src)
-    else:
-        raise ImageError(f"unsupported image source of type {type(src).__name__}")
+        return str(src), str(src)
+    raise ImageError(f"unsupported image source of type {type(src).__name__}")
+
+
+@contextlib.contextmanager
+def _reading(name: str) -> Iterator[None]:
+    """PIL's errors (and its decompression-bomb warning) as `ImageError`s naming the image."""
+    from PIL import Image
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(fp)
-            _check_size(im.size, max_pixels, name)  # from the header: nothing decoded yet
-            im.load()
+            yield
     except ImageError:
         raise
     except FileNotFoundError:
@@ -63,7 +62,42 @@ def open_image(src: Any, *, max_pixels: int | None = DEFAULT_MAX_PIXELS):
         raise ImageError(f"{name}: too many pixels ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{name}: not a readable image ({e})") from None
+
+
+def _open_header(src: Any, max_pixels: int | None):
+    """(PIL image with only its header read, name); refuses more than ``max_pixels`` before any decoding."""
+    from PIL import Image
+
+    fp, name = _source(src)
+    with _reading(name):
+        im = Image.open(fp)
+        _check_size(im.size, max_pixels, name)
+    return im, name
+
+
+def open_image(src: Any, *, max_pixels: int | None = DEFAULT_MAX_PIXELS):
+    """An RGB PIL image from a path, bytes, a data URL or a PIL image; refuses more than ``max_pixels``."""
+    from PIL import Image
+
+    if isinstance(src, Image.Image):
+        _check_size(src.size, max_pixels, "image")
+        return src if src.mode == "RGB" else src.convert("RGB")
+    im, name = _open_header(src, max_pixels)
+    with _reading(name):
+        im.load()
     return im if im.mode == "RGB" else im.convert("RGB")
+
+
+def image_size(src: Any, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) of what `open_image` would return, from the header alone, with the same checks."""
+    from PIL import Image
+
+    if isinstance(src, Image.Image):
+        _check_size(src.size, max_pixels, "image")
+        return src.size
+    im, _ = _open_header(src, max_pixels)
+    im.close()
+    return im.size
 
 
 def _check_size(size: tuple[int, int], max_pixels: int | None, name: str) -> None:

@@ -55,7 +55,8 @@ def run_generate(model: Any, problems: Sequence[Problem], out: str | Path, cfg: 
     """Generate ``cfg.n`` samples per problem into ``out`` (append-only JSONL of `Generation`); returns a summary.
 
     ``model`` is a checkpoint path (transformers), a served model name (openai), an already-loaded
-    ``(model, processor)`` pair, or a `Backend`. Pairs already in ``out`` are skipped.
+    ``(model, processor)`` pair, or a `Backend`. Pairs already in ``out`` are skipped. Extra keywords go to
+    `make_backend` (e.g. ``timeout``, ``max_retries`` for the openai backend; in-process backends ignore them).
     """
     from tqdm.auto import tqdm
 
@@ -101,6 +102,7 @@ def run_generate(model: Any, problems: Sequence[Problem], out: str | Path, cfg: 
     if failed:
         first = next(iter(failed.values()))
         summary["failed"] = len(failed)
+        summary["first_error"] = str(first)
         warnings.warn(f"{len(failed)} generation(s) failed and were not written (first error: {first}); "
                       f"rerun to retry them", stacklevel=2)
     return summary

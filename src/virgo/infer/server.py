@@ -11,7 +11,9 @@ The thought comes back apart from the answer, as reasoning servers return it: ``
 The request's ``model`` field is not checked (one server, one model; clients often send a placeholder).
 Requests are queued to one worker thread that batches whatever is waiting (up to ``batch_size``) through the
 transformers backend; nothing is dropped, a request waits its turn. Extra request fields: ``repetition_penalty``,
-``thinking_budget``, ``force_wait`` (see `virgo.infer.budget`). Images are ``image_url`` parts with data URLs;
+``thinking_budget``, ``force_wait`` (see `virgo.infer.budget`); a request without one gets the server's default
+(``cfg``: `virgo serve --thinking-budget/--force-wait`), and every prompt is rendered with ``cfg.chat_template``.
+Images are ``image_url`` parts with data URLs;
 a local path (or ``file://`` URL) is read only from under ``image_root``. Bodies over ``max_body_bytes`` get
 413, images over ``max_image_pixels`` (decompression bombs included) 400, a missing or wrong key 401.
 """

@@ -18,6 +18,11 @@ def make_tiny_model_cmd(
 
     The directory loads with AutoModelForImageTextToText / AutoProcessor like a real checkpoint (safetensors),
     so every Virgo stage can run on it in seconds on a CPU.
+
+    Loading the processor from your own Python: import virgo.modeling.processor first (or use
+    virgo.modeling.load.load_processor). Without that import, AutoProcessor.from_pretrained(DIR) silently
+    returns only the tokenizer, with no image processor: the processor class is registered by that module,
+    because transformers' own Qwen2-VL processor needs torchvision, which does not import with this torch.
     """
     from virgo.modeling.tiny import SIZES, make_tiny_model
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,15 +23,43 @@ class ReadResult:
     errors: list[RecordError] = field(default_factory=list)
     raw_rejects: list[tuple[int, str]] = field(default_factory=list)  # (line number, raw line text)
     lines: list[int] = field(default_factory=list)  # line number of each good record, parallel to ``records``
+    # Lines read with ``replace_invalid_utf8``: (line number, what was wrong) of good records whose bytes were
+    # not valid UTF-8 and were decoded with U+FFFD replacement characters.
+    replaced: list[tuple[int, str]] = field(default_factory=list)
 
 
+# What ``json`` raises on hostile text besides syntax errors (JSONDecodeError is a ValueError): RecursionError
+# for nesting deeper than Python's recursion limit (a line of 200,000 "["), and ValueError for an integer
+# literal longer than ``sys.get_int_max_str_digits()`` (4,300 digits by default).
+JSON_ERRORS = (ValueError, RecursionError)
 
-def json_error(e: json.JSONDecodeError) -> str:
-    """One wording for a JSON syntax error everywhere (json's own messages end in 'at' before a position)."""
-    return f"invalid JSON: {e.msg} (column {e.colno})"
 
-def iter_lines(path: str | Path) -> Iterator[tuple[int, str | None, str | None]]:
-    """Yield (line number, decoded text or None, decode error or None); blank lines skipped."""
+def json_error(e: ValueError | RecursionError) -> str:
+    """One wording for every way ``json`` rejects a text (json's own syntax messages end in 'at' before a
+    position; the other two name Python internals rather than what is wrong with the data)."""
+    if isinstance(e, json.JSONDecodeError):
+        return f"invalid JSON: {e.msg} (column {e.colno})"
+    if isinstance(e, RecursionError):
+        return "invalid JSON: nested too deeply (arrays or objects deeper than Python's recursion limit)"
+    if "integer string conversion" in str(e):
+        return f"invalid JSON: an integer literal longer than {sys.get_int_max_str_digits()} digits"
+    return f"invalid JSON: {e}"
+
+
+def loads(text: str) -> Any:
+    """``json.loads`` for untrusted text: whatever is wrong with it comes out as a RecordError."""
+    try:
+        return json.loads(text)
+    except JSON_ERRORS as e:
+        raise RecordError(json_error(e)) from None
+
+
+def iter_lines(path: str | Path, *, replace_invalid: bool = False) -> Iterator[tuple[int, str | None, str | None]]:
+    """Yield (line number, decoded text or None, UTF-8 problem or None); blank lines skipped.
+
+    A line that is not valid UTF-8 gives text None, or with ``replace_invalid`` its text with U+FFFD for
+    each bad byte; the problem is reported either way.
+    """
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             if not raw.strip():
@@ -38,30 +67,33 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str | None, str | None]]
             try:
                 yield lineno, raw.decode("utf-8"), None
             except UnicodeDecodeError as e:
-                yield lineno, None, f"not valid UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r})"
+                problem = f"not valid UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r})"
+                yield lineno, raw.decode("utf-8", errors="replace") if replace_invalid else None, problem
 
 
-def read_records(path: str | Path, cls: type[T], *, strict: bool = True, resolve_images: bool = True) -> list[T] | ReadResult:
+def read_records(path: str | Path, cls: type[T], *, strict: bool = True, resolve_images: bool = True,
+                 replace_invalid_utf8: bool = False) -> list[T] | ReadResult:
     """Read a JSONL file of ``cls`` records.
 
     strict=True raises the first RecordError (with file and line); strict=False returns a ReadResult
-    with every good record and one error per bad line.
+    with every good record and one error per bad line. A line that is not valid UTF-8 is a bad line, unless
+    ``replace_invalid_utf8``: then it is decoded with U+FFFD for each bad byte, read like any other line, and
+    listed in ``ReadResult.replaced`` when it makes a good record (for model output, which must be graded
+    whatever bytes it holds, rather than dropped).
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     base = path.parent if resolve_images else None
     result = ReadResult()
-    for lineno, text, decode_error in iter_lines(path):
+    for lineno, text, decode_error in iter_lines(path, replace_invalid=replace_invalid_utf8):
         try:
-            if decode_error is not None:
+            if text is None:
                 raise RecordError(decode_error)
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise RecordError(json_error(e)) from None
-            result.records.append(cls.from_dict(data, base_dir=base))
+            result.records.append(cls.from_dict(loads(text), base_dir=base))
             result.lines.append(lineno)
+            if decode_error is not None:
+                result.replaced.append((lineno, decode_error))
         except RecordError as e:
             err = e.located(path, lineno)
             if strict:
@@ -155,8 +187,8 @@ def done_keys(path: str | Path, key_fields: tuple[str, ...] = ("id", "sample")) 
         if err is not None or text is None:
             continue
         try:
-            d = json.loads(text)
-        except json.JSONDecodeError:
+            d = loads(text)
+        except RecordError:
             continue  # a torn line from a killed run; AppendWriter drops it on open
         if isinstance(d, dict) and all(k in d for k in key_fields):
             keys.add(tuple(d[k] for k in key_fields))

@@ -34,7 +34,10 @@ def train_cmd(
     Full fine-tuning (or LoRA) with the vision tower frozen; loss on the assistant response only.
 
     Writes a HF model dir (safetensors, processor, chat template), checkpoint-N/, train_config.yaml,
-    run_info.json (pre-flight report, trainable parameters per module), train_log.jsonl and loss.png.
+    run_info.json (pre-flight report, trainable parameters per module, global batch), train_log.jsonl and loss.png.
+
+    The global batch is processes x per-device batch x accumulation; a recipe's expected_global_batch (128 for
+    the paper recipes) is checked against it before launching, with a loud warning when they differ.
 
     Running the same command again resumes from the last checkpoint (resume_from_checkpoint=auto).
     """

@@ -20,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from virgo.prompts import DEFAULT_CHAT_TEMPLATE, load_chat_template
+
 LAUNCHES = ("ddp", "zero3", "fsdp2")
 OVERLONG = ("drop", "truncate")
 FINETUNING_TYPES = ("full", "lora")
@@ -44,6 +46,7 @@ class TrainConfig:
     max_samples: int | None = None  # use only the first N examples (after reading all files)
     prompt: str = "plain"  # user prompt prefix by name (templates/prompts) or path; see recipes/README.md
     system: str | None = None  # system prompt; None = the chat template's default
+    chat_template: str = DEFAULT_CHAT_TEMPLATE  # by name (templates/chat) or path to a .jinja; saved with the model
     cutoff_len: int = 32768  # max tokens per sample, image tokens included
     overlong: str = "drop"  # samples over cutoff_len: drop, or truncate the response (never image tokens)
     image_max_pixels: int | None = 512 * 512  # images are resized to at most this many pixels (the paper: 512x512)
@@ -67,6 +70,9 @@ class TrainConfig:
     max_steps: int = -1  # > 0 overrides num_train_epochs
     per_device_train_batch_size: int = 1
     gradient_accumulation_steps: int = 1
+    # The global batch (processes x per-device batch x accumulation) the recipe's learning rate was set for; a
+    # launch that gives another one still runs, with a warning. None = no check.
+    expected_global_batch: int | None = None
     lr_scheduler_type: str = "cosine"
     warmup_ratio: float = 0.1
     weight_decay: float = 0.0
@@ -106,7 +112,8 @@ class TrainConfig:
             raise ConfigError(f"learning_rate={self.learning_rate}: must be > 0")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ConfigError("set num_train_epochs > 0 or max_steps > 0")
-        for key in ("lora_layers", "max_samples", "image_max_pixels", "image_min_pixels", "torch_threads"):
+        for key in ("lora_layers", "max_samples", "image_max_pixels", "image_min_pixels", "torch_threads",
+                    "expected_global_batch"):
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"{key}={value}: must be > 0 or null")
@@ -115,7 +122,35 @@ class TrainConfig:
         if self.launch not in LAUNCHES and Path(self.launch).suffix not in (".yaml", ".yml", ".json"):
             raise ConfigError(f"launch={self.launch!r}: one of {', '.join(LAUNCHES)} "
                               "or a path to an accelerate config")
+        try:
+            load_chat_template(self.chat_template)  # a typo fails here, not after the model has loaded
+        except ValueError as e:
+            raise ConfigError(f"chat_template: {e}") from None
         return self
+
+    def global_batch(self, world_size: int) -> int:
+        """Samples per optimizer step over all processes: what the paper calls the batch size."""
+        return world_size * self.per_device_train_batch_size * self.gradient_accumulation_steps
+
+    def describe_global_batch(self, world_size: int) -> str:
+        return (f"global batch {self.global_batch(world_size)} = {world_size} process(es) x "
+                f"{self.per_device_train_batch_size} per device x {self.gradient_accumulation_steps} accumulation")
+
+    def global_batch_warning(self, world_size: int) -> str | None:
+        """Why the launch does not give ``expected_global_batch`` and how to fix it; None when it does."""
+        want = self.expected_global_batch
+        if want is None or self.global_batch(world_size) == want:
+            return None
+        per_process = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        fixes = []
+        if want % per_process == 0:
+            fixes.append(f"launch {want // per_process} processes")
+        if want % (world_size * self.per_device_train_batch_size) == 0:
+            fixes.append(f"set gradient_accumulation_steps={want // (world_size * self.per_device_train_batch_size)}")
+        fix = " or ".join(fixes) or "change the processes, per-device batch or accumulation"
+        return (f"{self.describe_global_batch(world_size)}, but this recipe was written for a global batch of "
+                f"{want} (its learning rate and schedule assume it): {fix}, or set expected_global_batch=null "
+                f"to silence this")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,8 +1,9 @@
 """Training data to token ids: read long-thought records, render them through the chat template, mask the prompt.
 
 One sample is ``prompt + response + <|im_end|>``. The prompt (system and user turns with the image placeholders,
-and the ``<|im_start|>assistant\\n`` header) is rendered with ``virgo.prompts`` exactly as at inference time and is
-masked out of the loss; the response and the closing ``<|im_end|>`` are trained, so the model learns to stop.
+and the ``<|im_start|>assistant\\n`` header) is rendered with ``virgo.prompts`` and the config's ``chat_template``
+exactly as at inference time and is masked out of the loss; the response and the closing ``<|im_end|>`` are
+trained, so the model learns to stop.
 Prompt and target are tokenized separately, as the prompt is tokenized alone when generating.
 
 Image placeholders are expanded to the number of tokens each image costs under the configured pixel limits,
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from virgo.prompts import END_OF_TURN, build_messages, render_chat
+from virgo.prompts import DEFAULT_CHAT_TEMPLATE, END_OF_TURN, build_messages, render_chat
 from virgo.records import LongThoughtExample, RecordError, SFTExample, example_from_dict, read_records
 
 IGNORE_INDEX = -100
@@ -75,14 +76,19 @@ def open_image(path: str):
     return Image.open(path)
 
 
-def image_token_count(processor, path: str, limits: ImageLimits) -> int:
-    """Tokens an image costs in the language model, from its header (no pixel decoding)."""
-    with open_image(path) as im:
-        width, height = im.size
+def image_tokens_for_size(processor, width: int, height: int, limits: ImageLimits) -> int:
+    """Tokens an image of this size costs in the language model once resized into ``limits``."""
     ip = processor.image_processor
     patches = ip.get_number_of_image_patches(height, width, {"min_pixels": limits.min_pixels,
                                                              "max_pixels": limits.max_pixels})
     return patches // (ip.merge_size ** 2)
+
+
+def image_token_count(processor, path: str, limits: ImageLimits) -> int:
+    """Tokens an image file costs in the language model, from its header (no pixel decoding)."""
+    with open_image(path) as im:
+        width, height = im.size
+    return image_tokens_for_size(processor, width, height, limits)
 
 
 @dataclass
@@ -134,12 +140,13 @@ def format_sample(sample: Encoded, tokenizer, max_chars: int | None = None) -> s
     return text
 
 
-def render_sample(ex: LongThoughtExample | SFTExample, *, prompt: str, system: str | None) -> tuple[str, str]:
+def render_sample(ex: LongThoughtExample | SFTExample, *, prompt: str, system: str | None,
+                  chat_template: str = DEFAULT_CHAT_TEMPLATE) -> tuple[str, str]:
     """(prompt text, target text): the target is the response followed by the end-of-turn token."""
     prompt_text = render_chat(build_messages(ex.question, len(ex.images), prompt=prompt, system=system),
-                              add_generation_prompt=True)
+                              add_generation_prompt=True, template=chat_template)
     full = render_chat(build_messages(ex.question, len(ex.images), prompt=prompt, system=system,
-                                      response=ex.response))
+                                      response=ex.response), template=chat_template)
     if not full.startswith(prompt_text):
         raise RecordError("the chat template does not render the prompt as a prefix of the full conversation",
                           field="question")
@@ -151,7 +158,8 @@ def render_sample(ex: LongThoughtExample | SFTExample, *, prompt: str, system: s
 
 
 def encode_examples(examples: Sequence[LongThoughtExample | SFTExample], processor, *, prompt: str,
-                    system: str | None, limits: ImageLimits, progress: bool = True) -> list[Encoded]:
+                    system: str | None, limits: ImageLimits, chat_template: str = DEFAULT_CHAT_TEMPLATE,
+                    progress: bool = True) -> list[Encoded]:
     """Tokenize every example (prompt and target separately) and expand each image placeholder."""
     from tqdm.auto import tqdm
 
@@ -162,7 +170,7 @@ def encode_examples(examples: Sequence[LongThoughtExample | SFTExample], process
     bar = tqdm(total=len(examples), desc="tokenizing", unit="ex", disable=not progress)
     for start in range(0, len(examples), chunk):
         batch = examples[start:start + chunk]
-        texts = [render_sample(ex, prompt=prompt, system=system) for ex in batch]
+        texts = [render_sample(ex, prompt=prompt, system=system, chat_template=chat_template) for ex in batch]
         prompt_ids = tok([p for p, _ in texts], add_special_tokens=False)["input_ids"]
         target_ids = tok([t for _, t in texts], add_special_tokens=False)["input_ids"]
         for ex, p_ids, t_ids in zip(batch, prompt_ids, target_ids):
@@ -302,7 +310,7 @@ def build_dataset(cfg, processor, *, progress: bool = True) -> tuple[SFTDataset,
         raise ValueError(f"no training examples in {cfg.train_files}")
     limits = ImageLimits.for_processor(processor, cfg.image_min_pixels, cfg.image_max_pixels)
     encoded = encode_examples(examples, processor, prompt=cfg.prompt, system=cfg.system, limits=limits,
-                              progress=progress)
+                              chat_template=cfg.chat_template, progress=progress)
     kept, report = apply_cutoff(encoded, cfg.cutoff_len, cfg.overlong)
     if not kept:
         raise ValueError(f"every sample is longer than cutoff_len={cfg.cutoff_len} and was dropped")

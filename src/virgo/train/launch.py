@@ -15,7 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from virgo.train.config import resolve_launch
+from virgo.train.config import load_config, resolve_launch
 
 
 @dataclass
@@ -65,23 +65,24 @@ def build_command(plan: LaunchPlan, config: str, overrides: list[str]) -> list[s
 def run(plan: LaunchPlan, config: str, overrides: list[str], *, dry_run: bool = False) -> int:
     """Launch the run; returns the exit code."""
     overrides = [*overrides, f"launch={plan.launch}"]
-    if plan.in_process:
-        from virgo.train.config import load_config
+    cfg = load_config(config, overrides)  # fail on a bad config here, not in N processes
+    if plan.in_process and not dry_run:
         from virgo.train.sft import train
 
-        cfg = load_config(config, overrides)
-        if dry_run:
-            print(f"in-process: train({cfg})")
-            return 0
-        train(cfg)
+        train(cfg)  # its start-of-run summary states the global batch
         return 0
-    from virgo.train.config import load_config
-    from virgo.train.models import resolve_model
-
-    load_config(config, overrides)  # fail on a bad config here, not in N processes
+    print(cfg.describe_global_batch(plan.num_processes), flush=True)
+    warning = cfg.global_batch_warning(plan.num_processes)
+    if warning:  # said before any rank starts (and by --dry-run); the main rank repeats it in its summary
+        print(f"WARNING: {warning}", flush=True)
+    if plan.in_process:
+        print(f"in-process: train({cfg})")
+        return 0
     cmd = build_command(plan, config, overrides)
     print("launching:", shlex.join(cmd), flush=True)
     if dry_run:
         return 0
-    resolve_model(load_config(config, overrides).model_name_or_path)  # build a tiny model once, before the ranks
+    from virgo.train.models import resolve_model
+
+    resolve_model(cfg.model_name_or_path)  # build a tiny model once, before the ranks
     return subprocess.call(cmd)

@@ -8,7 +8,8 @@ every rank (Trainer and accelerate handle DDP, DeepSpeed ZeRO-3 or FSDP2). ``vir
 Outputs in ``output_dir``: the final model (safetensors + processor + chat template; with LoRA the merged model,
 and the adapter in ``adapter/``), ``checkpoint-N/`` per epoch (or per ``save_steps``), ``train_config.yaml``
 (the resolved config), ``run_info.json`` (pre-flight report, trainable parameters per module, world size,
-versions), ``train_log.jsonl`` (one record per log step with ``loss``), ``checkpoints.jsonl`` and ``loss.png``.
+global batch, chat template, versions), ``train_log.jsonl`` (one record per log step with ``loss``),
+``checkpoints.jsonl`` and ``loss.png``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -184,7 +186,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
 
     processor = load_processor(model_path)
     # The one chat template the data was rendered with travels with every checkpoint and the final model.
-    processor.chat_template = load_chat_template()
+    processor.chat_template = load_chat_template(cfg.chat_template)
     processor.tokenizer.chat_template = processor.chat_template
     dataset, preflight = build_dataset(cfg, processor, progress=is_main)
     _say(is_main, *preflight.lines(), "  first sample (trained tokens in \u27e6 \u27e7):",
@@ -195,7 +197,13 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     merger = "trainable (paper, section 2.1.2)" if cfg.train_merger else "frozen (as the released config did)"
     tower = "frozen" if cfg.freeze_vision_tower else "trainable"
     _say(is_main, f"trainable parameters ({cfg.finetuning_type} fine-tuning; vision tower {tower}; merger {merger}):",
-         *format_summary(summary))
+         *format_summary(summary), f"chat template {cfg.chat_template}, prompt {cfg.prompt}",
+         cfg.describe_global_batch(args.world_size))
+    batch_warning = cfg.global_batch_warning(args.world_size)
+    if batch_warning and is_main:
+        # Loud on purpose: a wrong global batch trains a different model with no error anywhere else.
+        _say(True, "!" * 100, f"WARNING: {batch_warning}", "!" * 100)
+        warnings.warn(batch_warning, stacklevel=2)
     # DDP needs to know that parameters may get no gradient: a trainable merger on a text-only batch.
     has_text_only = any(not s.images for s in dataset.samples)
     vision_trainable = any(p.requires_grad for p in vision_tower(model).parameters())
@@ -213,7 +221,9 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         dump_config(cfg, out / CONFIG_NAME)
         info = {"model": model_path, "preflight": preflight.to_dict(), "trainable": summary, "merger": merger,
-                "world_size": args.world_size, "resumed_from": resume, "versions": _versions()}
+                "chat_template": cfg.chat_template, "world_size": args.world_size,
+                "global_batch": cfg.global_batch(args.world_size), "expected_global_batch": cfg.expected_global_batch,
+                "global_batch_warning": batch_warning, "resumed_from": resume, "versions": _versions()}
         (out / RUN_INFO_NAME).write_text(json.dumps(info, indent=2), encoding="utf-8")
         if resume:
             step = _checkpoint_step(resume)

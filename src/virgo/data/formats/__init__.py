@@ -12,9 +12,10 @@ parquet        one parquet file with the ``hf`` columns, ``.parquet``
 
 Every reader returns a ``virgo.records.ReadResult``: good records with their line (or row) numbers, and one
 located ``RecordError`` per bad item, so bad input never hides good records. Records -> any format -> records
-gives equal records (extras, images, domain and source included); the formats that store the rendered response
-(llamafactory, still) keep a thought and solution up to the whitespace around them, which ``render_response``
-owns. A file -> records -> the same format keeps every response byte for byte (see
+gives equal records (kind, extras, images, domain and source included, and a thought or solution with
+whitespace at its ends): the formats that store the rendered response (llamafactory, still) split it back with
+``virgo.thought.split_response``, and mark an SFTExample whose response would read back as a long thought with
+``"kind": "sft"``. A file -> records -> the same format keeps every response byte for byte (see
 ``common.example_from_response``).
 """
 

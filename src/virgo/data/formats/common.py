@@ -5,18 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from virgo.records import LongThoughtExample, ReadResult, RecordError, SFTExample
-from virgo.records.jsonl import json_error
-from virgo.thought import Status, parse_response, render_response
+from virgo.records.jsonl import JSON_ERRORS, json_error, loads
+from virgo.thought import Status, parse_response, split_response
 
 Example = LongThoughtExample | SFTExample
 
 # Record fields a format derives from its own layout (a chat turn, combined_text): a row may not also carry them.
 DERIVED = ("question", "thought", "solution", "response")
+# The record kinds, as the ``kind`` column (hf) or key (llamafactory, still rows) names them.
+KINDS: dict[str, type[Example]] = {"long_thought": LongThoughtExample, "sft": SFTExample}
 
 
 class ResponseRows:
@@ -38,10 +41,12 @@ def example_from_response(fields: dict[str, Any], question: Any, response: Any, 
                           normalize: bool, question_field: str, response_field: str) -> Example:
     """A record from a question and a rendered response, plus the row's other fields (id, images, domain, ...).
 
-    A response that parses as a complete long thought AND renders back to exactly the same text becomes a
-    LongThoughtExample (thought, solution); anything else stays an SFTExample holding the exact text, so a
-    round trip through this format never changes a training target. ``normalize`` accepts every complete
-    response as a long thought, normalising the whitespace around its sections to ``render_response``'s layout.
+    A response in ``render_response``'s exact layout becomes a LongThoughtExample with exactly the sections it
+    was rendered from (``split_response``, whitespace included); anything else stays an SFTExample holding the
+    exact text, so a round trip through this format never changes a training target. A row with
+    ``"kind": "sft"`` (written for an SFTExample whose response happens to be in that layout) stays an
+    SFTExample. ``normalize`` accepts every complete response as a long thought, trimming the whitespace
+    around its sections (``parse_response``).
     """
     for name, value in ((question_field, question), (response_field, response)):
         if not isinstance(value, str):
@@ -54,10 +59,18 @@ def example_from_response(fields: dict[str, Any], question: Any, response: Any, 
     data["question"] = question
     if "id" not in data:
         data["id"] = content_id(question, response)
-    p = parse_response(response)
-    long_thought = p.status is Status.COMPLETE and (normalize or render_response(p.thought, p.solution) == response)
-    if long_thought:
-        data["thought"], data["solution"] = p.thought, p.solution
+    # Only virgo's own value is read as the record kind; any other "kind" is the row's extra field.
+    sft = data.get("kind") == "sft"
+    if sft:
+        del data["kind"]
+    sections = None
+    if normalize and not sft:
+        p = parse_response(response)
+        sections = (p.thought, p.solution) if p.status is Status.COMPLETE else None
+    elif not sft:
+        sections = split_response(response)
+    if sections is not None:
+        data["thought"], data["solution"] = sections
         cls: type[Example] = LongThoughtExample
     else:
         data["response"] = response
@@ -78,12 +91,19 @@ def content_id(question: str, response: str) -> str:
 
 
 def optional_fields(rec: Example) -> dict[str, Any]:
-    """id, answer, domain, source (the optional ones only when set) and the record's extras, for a row."""
+    """id, answer, domain, source (the optional ones only when set) and the record's extras, for a row of a
+    format that stores the rendered response; plus ``"kind": "sft"`` for an SFTExample whose response is in
+    ``render_response``'s exact layout, which would otherwise read back as a LongThoughtExample."""
     out: dict[str, Any] = {"id": rec.id}
     for name in ("answer", "domain", "source"):
         value = getattr(rec, name, None)
         if value is not None:
             out[name] = value
+    if isinstance(rec, SFTExample) and split_response(rec.response) is not None:
+        out["kind"] = "sft"
+    if "kind" in rec.extra and ("kind" in out or rec.extra["kind"] == "sft"):
+        raise RecordError(f"record {rec.id!r}: an extra field named 'kind' clashes with virgo's record kind",
+                          field="kind")
     for k, v in rec.extra.items():
         out.setdefault(k, v)
     return out
@@ -140,9 +160,9 @@ def _jsonl_items(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
             yield lineno, "", None, err
             continue
         try:
-            yield lineno, text, json.loads(text), None
-        except json.JSONDecodeError as e:
-            yield lineno, text, None, json_error(e)
+            yield lineno, text, loads(text), None
+        except RecordError as e:
+            yield lineno, text, None, e.message
 
 
 _WS = " \t\r\n"
@@ -153,7 +173,8 @@ def iter_json_array(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
 
     Unlike ``json.load`` this says on which line each item sits, and one item with bytes that are not UTF-8
     is reported alone (the file is decoded with surrogate escapes; such an item is an error, the rest are
-    fine). A syntax error ends the array: everything after it comes out as one last raw chunk.
+    fine), as is an item nested too deeply or holding a too-long integer (see ``JSON_ERRORS``). A syntax error
+    ends the array: everything after it comes out as one last raw chunk.
     """
     text = path.read_bytes().decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
     i, n = 0, len(text)
@@ -182,13 +203,19 @@ def iter_json_array(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
         except json.JSONDecodeError as e:
             yield e.lineno, text[i:].rstrip(), None, json_error(e)
             return
-        raw = text[i:end]
-        bad = next((k for k, ch in enumerate(raw) if "\udc80" <= ch <= "\udcff"), None)
-        if bad is not None:
-            byte = raw[bad].encode("utf-8", "surrogateescape")
-            yield line_of(i + bad), raw, None, f"not valid UTF-8 (byte {byte!r})"
+        except JSON_ERRORS as e:
+            # Well-formed but too deep, or an integer too long: the item's end can still be found, so it is
+            # reported alone and the items after it are read.
+            end = _value_end(text, i)
+            yield line_of(i), text[i:end], None, json_error(e)
         else:
-            yield line_of(i), raw, value, None
+            raw = text[i:end]
+            bad = next((k for k, ch in enumerate(raw) if "\udc80" <= ch <= "\udcff"), None)
+            if bad is not None:
+                byte = raw[bad].encode("utf-8", "surrogateescape")
+                yield line_of(i + bad), raw, None, f"not valid UTF-8 (byte {byte!r})"
+            else:
+                yield line_of(i), raw, value, None
         j = skip(end)
         if j < n and text[j] == ",":
             i = skip(j + 1)
@@ -197,9 +224,36 @@ def iter_json_array(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
             if skip(j + 1) < n:
                 yield line_of(skip(j + 1)), text[skip(j + 1):], None, "unexpected text after the JSON array"
             return
+        if j >= n:
+            break  # the file ends after an item: the array is not closed
         yield line_of(j), text[j:].rstrip(), None, "expected ',' or ']' after an array item"
         return
     yield line_of(n), "", None, "the JSON array is not closed (missing ']')"
+
+
+# A JSON string (escapes included) or one structural character: all ``_value_end`` has to look at.
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]', re.S)
+
+
+def _value_end(text: str, start: int) -> int:
+    """Where the JSON value starting at ``start`` ends, found by counting brackets (no recursion, so any depth).
+
+    Only for values ``json`` could not build (too deep, integer too long): the text around them is valid.
+    """
+    depth = 0
+    for m in _TOKEN.finditer(text, start):
+        ch = m.group()
+        if ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            if depth == 0:
+                return m.start()  # the enclosing array closes: the value was a scalar
+            depth -= 1
+            if depth == 0:
+                return m.end()
+        elif ch == "," and depth == 0:
+            return m.start()
+    return len(text)
 
 
 def collect(items: Iterable[tuple[int, str, Any, str | None]], parser: Any, path: Path,

@@ -18,13 +18,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from virgo.data.formats.common import Example, collect, portable_images
+from virgo.data.formats.common import KINDS, Example, collect, portable_images
 from virgo.data.formats.llamafactory import LlamaFactoryRows
 from virgo.data.formats.still import StillRows
 from virgo.data.formats.virgo import ExampleRows
-from virgo.records import LongThoughtExample, ReadResult, RecordError, SFTExample
+from virgo.records import LongThoughtExample, ReadResult, RecordError
+from virgo.records.jsonl import loads
 
-KINDS = {"long_thought": LongThoughtExample, "sft": SFTExample}
 STRING_COLUMNS = ("id", "kind", "question", "thought", "solution", "response", "answer", "domain", "source",
                   "extra_json")
 
@@ -67,9 +67,9 @@ class HFRows:
                 del row[name]  # a null cell is an unset field
         extra_text = row.pop("extra_json", None) or "{}"
         try:
-            extra = json.loads(extra_text)
-        except json.JSONDecodeError as e:
-            raise RecordError(f"invalid JSON ({e.msg})", field="extra_json") from None
+            extra = loads(extra_text)
+        except RecordError as e:
+            raise RecordError(e.message, field="extra_json") from None
         if not isinstance(extra, dict):
             raise RecordError(f"expected a JSON object, got {type(extra).__name__}", field="extra_json")
         for k, v in extra.items():

@@ -9,8 +9,9 @@ One item per example (a JSON array, as LLaMA-Factory's ``data/*.json``; JSONL is
 One ``<image>`` placeholder per image, all before the question text (Virgo and the Qwen2-VL template put images
 first). A system turn, if any, is kept as the record's ``system`` extra and written back as a system turn. The
 original ShareGPT layout (``conversations`` with ``from``/``value``, roles human/gpt) is read as well. Other
-top-level keys (id, answer, domain, source, anything else) are record fields or extras; LLaMA-Factory ignores
-columns its ``dataset_info.json`` entry does not map. Image paths are relative to the file's directory, which
+top-level keys (id, answer, domain, source, anything else) are record fields or extras, and ``"kind": "sft"``
+keeps a generic response that looks like a rendered long thought generic (see ``common.optional_fields``);
+LLaMA-Factory ignores columns its ``dataset_info.json`` entry does not map. Image paths are relative to the file's directory, which
 is LLaMA-Factory's default ``media_dir`` when ``dataset_info.json`` sits next to the file.
 """
 

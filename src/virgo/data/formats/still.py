@@ -1,9 +1,9 @@
 """STILL-style JSONL (the STILL-2 long-thought release): ``question``, ``combined_text``, ``domain``.
 
 ``combined_text`` is the rendered response (``virgo.thought.render_response``). STILL rows carry no id, no
-images and no answer; when writing, virgo adds ``id`` and, when set, ``images``, ``answer``, ``source`` and the
-record's extras as further keys (readers of STILL data ignore keys they do not know), so nothing is lost. A row
-without ``id`` gets a stable content id (see ``content_id``).
+images and no answer; when writing, virgo adds ``id`` and, when set, ``images``, ``answer``, ``source``, ``kind``
+(see ``common.optional_fields``) and the record's extras as further keys (readers of STILL data ignore keys they
+do not know), so nothing is lost. A row without ``id`` gets a stable content id (see ``content_id``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""MATH-Vision (MATH-V): ``data/{test,testmini}.jsonl`` + ``images/<id>.jpg`` (mathllm/MATH-V).
+"""MATH-Vision (MATH-V): ``data/{test,testmini}.jsonl`` + ``images/<id>.jpg``, the layout of the GitHub repository
+mathllm/MATH-V (not the HF MathLLMs/MathVision parquet copy).
 
 Fields: ``id, question, options[], answer, solution, level, subject, image``. With options the item
 is multiple choice (answer = letter A-E) and the options are appended as ``Choices:``; an empty

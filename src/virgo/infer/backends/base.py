@@ -10,6 +10,9 @@ from virgo.infer.config import GenerateConfig
 from virgo.infer.requests import GenOutput, GenRequest
 
 BACKENDS = ("transformers", "openai", "vllm")
+# Keywords of the HTTP backend only. In-process backends drop them, so a caller (the generate and distill CLIs,
+# eval) passes the same keywords whichever backend it builds.
+HTTP_OPTIONS = ("base_url", "api_key", "concurrency", "timeout", "max_retries", "backoff", "max_backoff")
 
 
 class GenerationFailures(RuntimeError):
@@ -56,25 +59,22 @@ def make_backend(name: str, model: Any = None, **kw: Any) -> Backend:
 
     - ``transformers``: ``model`` is a checkpoint path, or an already-loaded ``(model, processor)`` pair;
       keywords: ``dtype``, ``logits_processors``, ``trust_remote_code``.
-    - ``openai``: ``model`` is the served model name; keywords: ``base_url``, ``api_key``, ``concurrency``,
-      ``timeout``, ``max_retries``.
+    - ``openai``: ``model`` is the served model name; keywords: ``HTTP_OPTIONS`` (``base_url``, ``api_key``,
+      ``concurrency``, ``timeout`` in seconds per attempt, ``max_retries``, ``backoff``, ``max_backoff``).
     - ``vllm`` (optional, where vLLM imports): ``model`` is a checkpoint path.
     """
-    if name == "transformers":
-        from virgo.infer.backends.transformers_backend import TransformersBackend
-
-        for k in ("base_url", "api_key", "concurrency"):  # HTTP settings: nothing to do in-process
-            kw.pop(k, None)
-        return TransformersBackend(model, **kw)
     if name == "openai":
         from virgo.infer.backends.openai_backend import OpenAIBackend
 
         kw.pop("dtype", None)
         return OpenAIBackend(model, **kw)
+    kw = {k: v for k, v in kw.items() if k not in HTTP_OPTIONS}  # HTTP settings: nothing to do in-process
+    if name == "transformers":
+        from virgo.infer.backends.transformers_backend import TransformersBackend
+
+        return TransformersBackend(model, **kw)
     if name == "vllm":
         from virgo.infer.backends.vllm_backend import VLLMBackend
 
-        for k in ("base_url", "api_key", "concurrency"):
-            kw.pop(k, None)
         return VLLMBackend(model, **kw)
     raise ValueError(f"unknown backend {name!r}; one of {', '.join(BACKENDS)}")

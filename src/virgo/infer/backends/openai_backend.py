@@ -5,11 +5,14 @@ backoff and jitter on what is worth retrying: connection errors, timeouts, 429, 
 A request that still fails does not stop the others: the run goes on and `GenerationFailures` lists it at
 the end, so a rerun (which resumes) tries again. A wrong key or an unknown model stops at once.
 
-One request per (problem, sample), with its own ``seed``. Sampling extras beyond the OpenAI API are sent in the
-body where set: ``repetition_penalty`` and ``skip_special_tokens: false`` (vLLM: keep the thought markers when
-they are special tokens), ``thinking_budget`` / ``force_wait`` (`virgo serve`). Pass ``sampling_extras=False``
-for an API that rejects unknown fields. The raw text is rebuilt from ``reasoning_content`` + ``content`` when the
-server splits them (`virgo.infer.split.join_reasoning`), or taken as is from `virgo serve`'s ``virgo.text``.
+One request per (problem, sample), with its own ``seed`` folded into 31 bits; the record carries the seed as sent,
+so a served sample replays from its record. The server renders the prompt with its own chat template
+(``virgo serve --chat-template``); ``cfg.chat_template`` is not sent. Sampling extras beyond the OpenAI API are
+sent in the body where set: ``repetition_penalty`` and ``skip_special_tokens: false`` (vLLM: keep the thought
+markers when they are special tokens), ``thinking_budget`` / ``force_wait`` (`virgo serve`). Pass
+``sampling_extras=False`` for an API that rejects unknown fields. The raw text is rebuilt from
+``reasoning_content`` + ``content`` when the server splits them (`virgo.infer.split.join_reasoning`), or taken as
+is from `virgo serve`'s ``virgo.text``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ from virgo.infer.backends.base import Backend, GenerationFailures
 from virgo.infer.config import GenerateConfig
 from virgo.infer.requests import GenOutput, GenRequest
 from virgo.infer.split import join_reasoning
+
+# A long thought from a busy server takes minutes; the timeout bounds one attempt, retries come on top.
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_MAX_RETRIES = 5
+# OpenAI-compatible servers take a seed that fits a signed 32-bit integer.
+SEED_RANGE = 2**31
 
 
 def image_data_url(image: Any) -> str:
@@ -88,8 +97,9 @@ class OpenAIBackend(Backend):
     name = "openai"
 
     def __init__(self, model: str | None, *, base_url: str | None = None, api_key: str | None = None,
-                 concurrency: int = 4, timeout: float = 600.0, max_retries: int = 5, backoff: float = 1.0,
-                 max_backoff: float = 60.0, sampling_extras: bool = True, extra_body: dict | None = None):
+                 concurrency: int = 4, timeout: float = DEFAULT_TIMEOUT, max_retries: int = DEFAULT_MAX_RETRIES,
+                 backoff: float = 1.0, max_backoff: float = 60.0, sampling_extras: bool = True,
+                 extra_body: dict | None = None):
         from openai import OpenAI
 
         key = api_key or os.environ.get("VIRGO_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
@@ -97,6 +107,7 @@ class OpenAIBackend(Backend):
         self.client = OpenAI(base_url=base_url, api_key=key, timeout=timeout, max_retries=0)
         self.model_name = model or self._served_model()
         self.concurrency = max(1, concurrency)
+        self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -125,12 +136,12 @@ class OpenAIBackend(Backend):
 
     def _once(self, req: GenRequest, cfg: GenerateConfig) -> GenOutput:
         c = req.settings(cfg)
-        seed = req.resolved_seed(cfg)
+        seed = req.resolved_seed(cfg) % SEED_RANGE  # the seed sent is the seed recorded: a record replays
         with self._lock:
             self.attempts += 1
         resp = self.client.chat.completions.create(
             model=self.model_name, messages=to_openai_messages(req.messages, req.images),
-            max_tokens=c.max_new_tokens, temperature=c.temperature, top_p=c.top_p, seed=seed % (2**31),
+            max_tokens=c.max_new_tokens, temperature=c.temperature, top_p=c.top_p, seed=seed,
             extra_body=self.body_extras(c) or None)
         if not getattr(resp, "choices", None):
             raise ValueError("the response has no choices")
@@ -155,11 +166,19 @@ class OpenAIBackend(Backend):
 
     def generate_one(self, req: GenRequest, cfg: GenerateConfig) -> GenOutput:
         """One request with retries: exponential backoff with full jitter, capped at ``max_backoff`` seconds."""
+        import openai
+
         for attempt in range(self.max_retries + 1):
             try:
                 return self._once(req, cfg)
             except Exception as e:
-                if _fatal(e) or not _retryable(e) or attempt == self.max_retries:
+                if _fatal(e) or not _retryable(e):
+                    raise
+                if attempt == self.max_retries:
+                    if isinstance(e, openai.APITimeoutError):  # openai's own message is a bare "Request timed out."
+                        raise TimeoutError(f"{self.client.base_url}: no response within {self.timeout:g} s "
+                                           f"({attempt + 1} attempt(s)); a long generation may need a larger "
+                                           f"--timeout") from e
                     raise
                 delay = min(self.max_backoff, self.backoff * 2 ** attempt)
                 time.sleep(random.uniform(delay / 2, delay))

@@ -9,7 +9,7 @@ from typing import Any
 from virgo.infer.backends.base import Backend, GenerationFailures
 from virgo.infer.config import GenerateConfig
 from virgo.infer.generation import Decoder, Encoded, LogitsProcessor, RowSpec
-from virgo.infer.images import DEFAULT_MAX_PIXELS, open_image
+from virgo.infer.images import DEFAULT_MAX_PIXELS, image_size, open_image
 from virgo.infer.requests import GenOutput, GenRequest
 from virgo.prompts import render_chat
 
@@ -51,17 +51,17 @@ class TransformersBackend(Backend):
 
     # -- prompts --------------------------------------------------------------------------------------------
 
-    def prompt_text(self, req: GenRequest) -> str:
+    def prompt_text(self, req: GenRequest, cfg: GenerateConfig) -> str:
         n = _count_image_parts(req.messages)
         if n != len(req.images):
             raise ValueError(f"request {req.id!r}: {n} image placeholder(s) in the messages but "
                              f"{len(req.images)} image(s)")
-        return render_chat(req.messages, add_generation_prompt=True)
+        return render_chat(req.messages, add_generation_prompt=True, template=req.settings(cfg).chat_template)
 
-    def encode(self, req: GenRequest) -> Encoded:
+    def encode(self, req: GenRequest, cfg: GenerateConfig) -> Encoded:
         import torch
 
-        text = self.prompt_text(req)
+        text = self.prompt_text(req, cfg)
         if req.images:
             if not hasattr(self.processor, "image_processor"):
                 raise ValueError(f"request {req.id!r} has images but {self.model_name} has no image processor")
@@ -74,19 +74,23 @@ class TransformersBackend(Backend):
         ids = torch.tensor(self.tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
         return Encoded(ids, torch.zeros_like(ids, dtype=torch.int32))
 
-    def _length_estimate(self, req: GenRequest) -> int:
-        """Prompt tokens, with each image's cost read from its header (no decoding): for sorting only.
+    def length_estimate(self, req: GenRequest, cfg: GenerateConfig) -> int:
+        """The prompt's length as `encode` makes it, without decoding pixels: for sorting requests.
 
-        A bad request sorts as empty; it fails with a clear error when its batch is encoded.
+        Each image (a path, a data URL or an open PIL image) costs what the processor's resize gives for its size
+        in place of its one placeholder token. A request that `encode` will refuse (a bad image, one over
+        ``max_pixels``) sorts as empty; it fails with a clear error when its batch is encoded.
         """
-        from virgo.train.data import ImageLimits, image_token_count
+        from virgo.train.data import ImageLimits, image_tokens_for_size
 
         try:
-            n = len(self.tokenizer(self.prompt_text(req), add_special_tokens=False)["input_ids"])
+            n = len(self.tokenizer(self.prompt_text(req, cfg), add_special_tokens=False)["input_ids"])
             if req.images and hasattr(self.processor, "image_processor"):
-                limits = ImageLimits.for_processor(self.processor, None, None)
-                n += sum(image_token_count(self.processor, im, limits) for im in req.images if isinstance(im, str))
-        except (OSError, ValueError, KeyError, TypeError):
+                limits = ImageLimits.for_processor(self.processor, None, None)  # the processor's own resize
+                for im in req.images:
+                    n += image_tokens_for_size(self.processor, *image_size(im, max_pixels=self.max_pixels),
+                                               limits) - 1
+        except (ValueError, KeyError, TypeError):
             return 0
         return n
 
@@ -100,13 +104,13 @@ class TransformersBackend(Backend):
 
     def iter_generate(self, requests: Sequence[GenRequest], cfg: GenerateConfig) -> Iterator[tuple[int, GenOutput]]:
         # Longest first: similar lengths share a batch (little padding), and memory peaks at the start.
-        order = sorted(range(len(requests)), key=lambda i: -self._length_estimate(requests[i]))
+        order = sorted(range(len(requests)), key=lambda i: -self.length_estimate(requests[i], cfg))
         failures: dict[int, BaseException] = {}
         for start in range(0, len(order), cfg.batch_size):
             chunk, encoded = [], []
             for i in order[start:start + cfg.batch_size]:
                 try:
-                    encoded.append(self.encode(requests[i]))
+                    encoded.append(self.encode(requests[i], cfg))
                     chunk.append(i)
                 except ValueError as e:  # a bad image or prompt fails its own request, not the run
                     failures[i] = e

@@ -53,8 +53,9 @@ class VLLMBackend(Backend):
         cfgs = [r.settings(cfg) for r in requests]
         seeds = [r.resolved_seed(cfg) for r in requests]
         base = []
-        for r in requests:
-            p: dict[str, Any] = {"prompt": render_chat(r.messages, add_generation_prompt=True)}
+        for r, c in zip(requests, cfgs):
+            p: dict[str, Any] = {"prompt": render_chat(r.messages, add_generation_prompt=True,
+                                                       template=c.chat_template)}
             if r.images:
                 p["multi_modal_data"] = {"image": [open_image(im) for im in r.images]}
             base.append(p)
