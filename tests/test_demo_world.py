@@ -6,22 +6,31 @@ import re
 import pytest
 
 from virgo.demo.data import QUICK, build_experiment_data
-from virgo.demo.world import LETTERS, Question, caption, paraphrase, read_caption, split_tuples
+from virgo.demo.world import GIVEN_STYLES, LETTERS, Question, caption, paraphrase, read_caption, split_tuples
 from virgo.records import LongThoughtExample, Problem
 from virgo.records.jsonl import read_records
 from virgo.thought import Status, parse_response
 
 
+_STYLE_RES = [re.compile(re.escape(s).replace(r"\{l\}", "([A-D])").replace(r"\{v\}", r"(\d+)")) for s in GIVEN_STYLES]
+
+
 def _worded_values(text: str) -> tuple[int, ...]:
-    found = dict(re.findall(r"Bar ([A-D]) is (\d+) tall", text))
-    return tuple(int(found[c]) for c in LETTERS)
+    """The four values a text problem states, whichever style it uses (exactly one style per problem)."""
+    styles = [found for r in _STYLE_RES if (found := dict(r.findall(text)))]
+    assert len(styles) == 1, text
+    return tuple(int(styles[0][c]) for c in LETTERS)
 
 
 def test_caption_paraphrase_and_thought_agree():
     v = (3, 7, 0, 9)
     assert read_caption(caption(v)) == v
-    worded = paraphrase(v, random.Random(1))
-    assert _worded_values(worded) == v and "=" not in worded  # a different phrasing from the restatement
+    for seed in range(20):  # every style states all four values, in words, never as the restatement's "C=5"
+        worded = paraphrase(v, random.Random(seed))
+        assert _worded_values(worded) == v and "=" not in worded
+    styles = {next(i for i, r in enumerate(_STYLE_RES) if r.search(paraphrase(v, random.Random(s))))
+              for s in range(50)}
+    assert styles == set(range(len(GIVEN_STYLES)))  # the text data really varies its surface form
     q = Question("hard", (0, 2, 3))
     assert q.text == "What is A + C + D?" and q.answer(v) == 12
     assert "We need A + C + D. A=3, C=0, D=9. 3+0=3. 3+9=12." in q.thought(v) and q.solution(v).endswith("\\boxed{12}.")

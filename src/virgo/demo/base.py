@@ -72,7 +72,7 @@ def run_stage(init: Path | str, train_files: list[Path], out: Path, overrides: d
     return train(cfg)
 
 
-def rebuild(work: Path, *, say: Callable[[str], None] = print) -> Path:
+def rebuild(work: Path, *, threads: int = 2, say: Callable[[str], None] = print) -> Path:
     """Build the base from scratch under ``work`` (about 15 min on 2 idle cores); returns the model dir."""
     work.mkdir(parents=True, exist_ok=True)
     say("base: building the training data")
@@ -81,7 +81,7 @@ def rebuild(work: Path, *, say: Callable[[str], None] = print) -> Path:
     prev: Path = init
     for name, stage in recipe.BASE_STAGES.items():
         say(f"base: stage {name} ({stage['max_steps']} steps)")
-        prev = run_stage(prev, [files[stage["data"]]], work / name, stage)
+        prev = run_stage(prev, [files[stage["data"]]], work / name, stage, threads=threads)
     return prev
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -11,8 +11,10 @@ import typer
 def demo_cmd(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run folder: data, models, evaluations, "
                              "results.json, report.md and plots. Rerunning with the same folder resumes."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the Virgo-T/SD training and the self-distillation "
-                             "sampling (the base model and the held-out questions stay fixed)."),
+    seed: List[int] = typer.Option([0], "--seed", help="Seed of the Virgo-T/SD training and the self-distillation "
+                                   "sampling (the base model and the held-out questions stay fixed). Repeat it "
+                                   "(--seed 0 --seed 1 --seed 2) to run several seeds into OUT/seed-S and write "
+                                   "OUT/summary.md: per-seed numbers and on how many seeds each finding holds."),
     quick: bool = typer.Option(False, "--quick", help="A few training steps and small question sets: checks that "
                                "every stage runs (about 2-3 min); the numbers mean nothing."),
     rebuild_base: bool = typer.Option(False, "--rebuild-base", help="Rebuild the base model from scratch (random "
@@ -49,7 +51,7 @@ def demo_cmd(
     out.mkdir(parents=True, exist_ok=True)
     if rebuild_base:
         say("rebuilding the base model from scratch")
-        base_dir = base_mod.rebuild(out / "base-build", say=say)
+        base_dir = base_mod.rebuild(out / "base-build", threads=threads, say=say)
     elif base is not None:
         base_dir = base
     else:
@@ -58,10 +60,22 @@ def demo_cmd(
         except (FileNotFoundError, ValueError) as e:
             raise typer.BadParameter(str(e), param_hint="the shipped base checkpoint") from None
         say(f"base model: {base_dir} (sha256 verified)")
-    results = run(out, Path(base_dir), seed=seed, quick=quick, threads=threads, progress=progress, say=say)
-    report = write_report(results, out)
-    print_table(results)
-    say(f"results: {out / 'results.json'}; report: {report}")
+    seeds = list(dict.fromkeys(seed))
+    runs = {}
+    for k in seeds:
+        folder = out if len(seeds) == 1 else out / f"seed-{k}"
+        if len(seeds) > 1:
+            say(f"seed {k} -> {folder}")
+        runs[k] = run(folder, Path(base_dir), seed=k, quick=quick, threads=threads, progress=progress, say=say)
+        report = write_report(runs[k], folder)
+        print_table(runs[k])
+        say(f"results: {folder / 'results.json'}; report: {report}")
+    if len(seeds) > 1:
+        from virgo.demo.summary import summarize, write_summary
+
+        path = write_summary(summarize(runs), out)
+        console.print(path.read_text())
+        say(f"summary over seeds {seeds}: {path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,10 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from virgo.demo.world import LETTERS, Question, Values, caption, draw, paraphrase, random_question, split_tuples
+from virgo.demo.world import (CAPTION_PROMPTS, FILLERS, GIVEN_STYLES, LETTERS, LOOKUP_PROMPTS, OPENINGS, Question,
+                              Values, caption, draw, lookup, lookup_request, pad_request, paraphrase, random_question,
+                              split_tuples)
+from virgo.prompts import available_prompts, load_prompt
 from virgo.records import LongThoughtExample, Problem, SFTExample
 from virgo.records.jsonl import write_records
 
@@ -27,7 +30,7 @@ EVAL_SETS = ("visual_easy", "visual_hard", "text")
 @dataclass(frozen=True)
 class Sizes:
     align: int = 20000
-    base_rounds: int = 6000  # each round adds 8 examples, one of each base task
+    base_rounds: int = 6000  # each round adds 11 examples, one of each base task
     text_long_thought: int = 4000
     eval_per_set: int = 200
     sd_problems: int = 600
@@ -64,19 +67,33 @@ def build_base_data(root: Path, sizes: Sizes = Sizes(), seed: int = 0) -> dict[s
     align = []
     for i in range(sizes.align):
         v = _pick(rng, train)
-        align.append(SFTExample(id=f"align-{i}", question="Describe the chart.", response=caption(v),
-                                images=[image(v)], domain="caption"))
+        align.append(SFTExample(id=f"align-{i}", question=pad_request(rng.choice(CAPTION_PROMPTS), rng),
+                                response=caption(v), images=[image(v)], domain="caption"))
     base = []
     for i in range(sizes.base_rounds):
         v = _pick(rng, train)
-        base.append(SFTExample(f"cap-{i}", "Describe the chart.", caption(v), [image(v)], "caption"))
+        base.append(SFTExample(f"cap-{i}", pad_request(rng.choice(CAPTION_PROMPTS), rng),
+                               rng.choice(OPENINGS) + caption(v), [image(v)], "caption"))
+        # A description asked for after a question: perception at the distance a thought's restatement has.
+        v, q = _pick(rng, train), random_question(rng.choice(["easy", "hard"]), rng)
+        base.append(SFTExample(f"capq-{i}", pad_request("Before answering, describe the chart.", rng, q.text),
+                               rng.choice(OPENINGS) + caption(v), [image(v)], "caption"))
         v = _pick(rng, train)
-        base.append(SFTExample(f"restate-{i}", paraphrase(v, rng) + " Restate the bars.", caption(v), [], "restate"))
+        base.append(SFTExample(f"restate-{i}", paraphrase(v, rng) + " " + pad_request("Restate the bars.", rng),
+                               caption(v), [], "restate"))
         x, d = rng.randint(0, 18), rng.randint(0, 9)
         base.append(SFTExample(f"add-{i}", f"What is {x}+{d}?", f"{x}+{d}={x + d}.", [], "arithmetic"))
+        # Lookups, the atomic step between a restatement and the sums: one bar by name ("B=7.") or several in a
+        # given order ("C=7, A=2, D=2."), read from the chart or from a list of named values.
         v, k = _pick(rng, train), rng.randrange(4)
-        base.append(SFTExample(f"lookup-{i}", f"What is {LETTERS[k]}?", f"{LETTERS[k]} = {v[k]}.", [image(v)],
+        base.append(SFTExample(f"lookup-{i}", pad_request(rng.choice(LOOKUP_PROMPTS).format(l=LETTERS[k]), rng),
+                               lookup(v, (k,)), [image(v)], "lookup"))
+        v, bars = _pick(rng, train), tuple(rng.sample(range(4), rng.randint(1, 3)))
+        base.append(SFTExample(f"vlookups-{i}", pad_request(lookup_request(bars), rng), lookup(v, bars), [image(v)],
                                "lookup"))
+        v, bars = _pick(rng, train), tuple(rng.sample(range(4), rng.randint(1, 3)))
+        givens = caption(v) if rng.random() < 0.5 else paraphrase(v, rng)
+        base.append(SFTExample(f"tlookups-{i}", f"{givens} {lookup_request(bars)}", lookup(v, bars), [], "lookup"))
         for kind in ("easy", "hard"):
             v, q = _pick(rng, train), random_question(kind, rng)
             base.append(SFTExample(f"direct-v{kind}-{i}", q.text, f"The answer is {q.answer(v)}.", [image(v)],
@@ -149,9 +166,10 @@ def tokenizer_corpus(root: Path, seed: int = 0) -> list[str]:
     """Lines covering every phrase the demo uses, for training the tiny tokenizer."""
     rng = random.Random(seed)
     train, _ = split_tuples()
-    lines = ["Describe the chart.", "Restate the bars.", "You are a helpful assistant."]
+    lines = [*CAPTION_PROMPTS, *FILLERS, *OPENINGS, "Restate the bars.", "Before answering, describe the chart.",
+             "You are a helpful assistant.", *(load_prompt(name) for name in available_prompts())] * 20
+    lines += [p.format(l=letter, v=0) for p in (*LOOKUP_PROMPTS, *GIVEN_STYLES) for letter in LETTERS]
     for _ in range(3000):
         v, q = _pick(rng, train), random_question(rng.choice(["easy", "hard"]), rng)
-        lines += [paraphrase(v, rng) + " " + q.text, q.thought(v), q.solution(v), f"The answer is {q.answer(v)}.",
-                  f"What is {LETTERS[0]}?"]
+        lines += [paraphrase(v, rng) + " " + q.text, q.thought(v), q.solution(v), f"The answer is {q.answer(v)}."]
     return lines

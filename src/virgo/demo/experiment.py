@@ -19,6 +19,7 @@ from virgo.demo.data import EVAL_SETS, QUICK, Sizes, build_experiment_data
 from virgo.demo.world import read_caption
 from virgo.records import Generation, Grade, Problem
 from virgo.records.jsonl import read_records
+from virgo.thought import BEGIN_THOUGHT
 
 VARIANTS = ("base", "virgo-t", "virgo-sd", "virgo-t+sd", "oracle-visual")
 
@@ -34,6 +35,8 @@ def _gen_config(**kw: Any):
 def set_metrics(problems: list[Problem], gens: list[Generation], grades: list[Grade]) -> dict[str, Any]:
     """Accuracy with its standard error, verdict counts, thinking and perception fidelity for one question set.
 
+    think_rate: the share of outputs that open a thought (whether or not it is well formed);
+    mean_thought_tokens: over the outputs whose thought parses (closed, or cut off by the token limit);
     perception_fidelity: among outputs that restate the chart in canonical form, the share whose four values
     are all right (the paper's Table 8 failure: a thought that misreads the image). None when nothing restates.
     """
@@ -42,13 +45,15 @@ def set_metrics(problems: list[Problem], gens: list[Generation], grades: list[Gr
     correct = sum(g.verdict == "correct" for g in grades)
     acc = correct / n if n else 0.0
     verdicts = {v: sum(g.verdict == v for g in grades) for v in ("correct", "wrong", "no_answer", "truncated")}
+    opened = [g for g in gens if BEGIN_THOUGHT in g.text]
     thinking = [g for g in gens if g.thought is not None]
     restated = [(g, read_caption(g.thought or g.text)) for g in gens]
     restated = [(g, vals) for g, vals in restated if vals is not None]
     return {
         "accuracy": acc, "n": n, "stderr": math.sqrt(acc * (1 - acc) / n) if n else None,
         "verdicts": verdicts,
-        "think_rate": len(thinking) / len(gens) if gens else 0.0,
+        "think_rate": len(opened) / len(gens) if gens else 0.0,
+        "well_formed_rate": sum(g.status == "complete" for g in gens) / len(gens) if gens else 0.0,
         "mean_thought_tokens": (sum(g.thought_tokens or 0 for g in thinking) / len(thinking)) if thinking else 0.0,
         "mean_completion_tokens": sum(g.completion_tokens or 0 for g in gens) / len(gens) if gens else 0.0,
         "perception_fidelity": (sum(vals == truth[g.id] for g, vals in restated) / len(restated))

@@ -34,7 +34,7 @@ BASE_STAGES = {
                    per_device_train_batch_size=64),
     "align2": dict(_COMMON, data="align", freeze_vision_tower=False, learning_rate=1e-3, max_steps=600,
                    per_device_train_batch_size=64, warmup_ratio=0.02, seed=43),
-    "base": dict(_COMMON, data="base", freeze_vision_tower=False, learning_rate=1e-3, max_steps=2500,
+    "base": dict(_COMMON, data="base", freeze_vision_tower=False, learning_rate=1e-3, max_steps=3000,
                  warmup_ratio=0.02),
 }
 

@@ -58,11 +58,52 @@ def read_caption(text: str) -> Values | None:
     return tuple(int(x) for x in m.groups()) if m else None  # type: ignore[return-value]
 
 
+# Ways to state one bar's height in words. Text problems draw one per problem, so a fine-tuned model cannot tie
+# "think step by step" to one surface form of the givens (the paper's D_T spans many domains and styles).
+GIVEN_STYLES = ("Bar {l} is {v} tall.", "{l} has height {v}.", "The height of {l} is {v}.", "Bar {l} reaches {v}.",
+                "{l} is {v} units high.")
+
+# Ways to ask for a description or a single value of a chart. The base model sees all of them, at different
+# prompt lengths, so that it reads a bar by its drawn letter rather than by its distance from the prompt: with
+# a single prompt a tiny model learns the latter, and one extra word ("Please describe the chart.") breaks it.
+CAPTION_PROMPTS = ("Describe the chart.", "Please describe the chart.", "What does the chart show?",
+                   "Read the chart.", "List the heights of the bars.", "Describe this bar chart in words, please.",
+                   "What are the heights of bars A, B, C and D?", "Tell me what the bars in this chart are.")
+LOOKUP_PROMPTS = ("What is {l}?", "How tall is bar {l}?", "Read bar {l}.", "What is the height of bar {l} in the "
+                  "chart?")
+# Sentences that pad a request, and openings of a reply, so the base model reads a chart at any distance from the
+# image: a thought restates the chart after the question, an instruction and its own opening marker, at distances
+# no single prompt covers.
+FILLERS = ("Take your time.", "Look carefully.", "Be precise.", "This chart has four bars.",
+           "Each bar has its letter under it.", "Read the picture carefully, bar by bar, and do not skip any bar.",
+           "Please first look at the whole chart, and then write down what you see in the usual form.",
+           "The question is about the heights of the bars, which are whole numbers from 0 to 9.")
+OPENINGS = ("", "", "Sure. ", "Let me look at the chart. ", "I will read each bar. ", "OK, reading the chart now. ")
+
+
+def pad_request(request: str, rng: random.Random, question: str | None = None) -> str:
+    """``request`` with 0-3 filler sentences around it and, optionally, a question before it."""
+    parts = [request] + rng.sample(FILLERS, rng.randint(0, 3))
+    rng.shuffle(parts)
+    return " ".join(([question] if question else []) + parts)
+
+
+def lookup(values: Values, bars: tuple[int, ...]) -> str:
+    """Named values in the thought's form: "C=7, A=2, D=2." (the atomic skill a thought's lookup step uses)."""
+    return ", ".join(f"{LETTERS[i]}={values[i]}" for i in bars) + "."
+
+
+def lookup_request(bars: tuple[int, ...]) -> str:
+    names = [LETTERS[i] for i in bars]
+    return "Look up " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) + "."
+
+
 def paraphrase(values: Values, rng: random.Random) -> str:
-    """The values in words, shuffled: the text twin's givens."""
+    """The values in words, shuffled, in one randomly chosen style: the text twin's givens."""
     order = list(range(4))
     rng.shuffle(order)
-    return " ".join(f"Bar {LETTERS[i]} is {values[i]} tall." for i in order)
+    style = rng.choice(GIVEN_STYLES)
+    return " ".join(style.format(l=LETTERS[i], v=values[i]) for i in order)
 
 
 @dataclass(frozen=True)
@@ -83,7 +124,7 @@ class Question:
         # just written (an easy induction step for a tiny model) rather than a retrieval by name.
         names = " + ".join(LETTERS[i] for i in self.bars)
         nums = [values[i] for i in self.bars]
-        parts = [f"We need {names}. " + ", ".join(f"{LETTERS[i]}={values[i]}" for i in self.bars) + "."]
+        parts = [f"We need {names}. " + lookup(values, self.bars)]
         run = nums[0]
         for v in nums[1:]:
             parts.append(f"{run}+{v}={run + v}.")
