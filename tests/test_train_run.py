@@ -88,6 +88,21 @@ def test_lora_top_layer_packed_merger_frozen(tiny_model_dir, train_file, tmp_pat
     assert all(math.isfinite(v) for v in _losses(out).values())
 
 
+def test_lora_init_depends_on_the_seed_not_on_what_ran_before(tiny_model_dir, train_file, tmp_path):
+    import torch
+
+    outs = []
+    for i, rng_state in enumerate((1, 2)):  # different global RNG states, as after different earlier stages
+        torch.manual_seed(rng_state)
+        torch.rand(rng_state * 7)
+        outs.append(train(_cfg(tiny_model_dir, train_file, tmp_path / f"seeded-{i}", "max_steps=1",
+                               "finetuning_type=lora", "lora_layers=1")))
+    a, b = (load_file(str(o / "adapter" / "adapter_model.safetensors")) for o in outs)
+    lora_a = [k for k in a if "lora_A" in k]
+    assert lora_a and all(a[k].equal(b[k]) for k in a)  # same seed, same data: same adapter
+    assert any(a[k].abs().sum() > 0 for k in lora_a)
+
+
 def test_a_checkpoint_per_epoch_with_the_global_batch_and_chat_template_recorded(tiny_model_dir, train_file,
                                                                                  tmp_path, capsys):
     from transformers import AutoModelForImageTextToText

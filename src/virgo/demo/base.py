@@ -61,19 +61,19 @@ def make_initial_model(out: Path) -> Path:
 
 
 def run_stage(init: Path | str, train_files: list[Path], out: Path, overrides: dict[str, Any], *,
-              seed: int = 42, threads: int = 2) -> Path:
+              seed: int = 42, threads: int = 2, progress: bool = True) -> Path:
     """One `virgo train` stage from the recipe (``data`` names the files; the rest are TrainConfig keys)."""
     from virgo.train import TrainConfig, train
 
     keys = {k: v for k, v in overrides.items() if k != "data"}
     keys.setdefault("seed", seed)
     cfg = TrainConfig(model_name_or_path=str(init), train_files=[str(p) for p in train_files], output_dir=str(out),
-                      torch_threads=threads, **keys)
+                      torch_threads=threads, progress=progress, **keys)
     return train(cfg)
 
 
 def rebuild(work: Path, *, threads: int = 2, say: Callable[[str], None] = print) -> Path:
-    """Build the base from scratch under ``work`` (about 15 min on 2 idle cores); returns the model dir."""
+    """Build the base from scratch under ``work`` (about 30 min on 2 idle cores); returns the model dir."""
     work.mkdir(parents=True, exist_ok=True)
     say("base: building the training data")
     files = build_base_data(work / "data", Sizes())

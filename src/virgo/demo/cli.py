@@ -16,10 +16,10 @@ def demo_cmd(
                                    "(--seed 0 --seed 1 --seed 2) to run several seeds into OUT/seed-S and write "
                                    "OUT/summary.md: per-seed numbers and on how many seeds each finding holds."),
     quick: bool = typer.Option(False, "--quick", help="A few training steps and small question sets: checks that "
-                               "every stage runs (about 2-3 min); the numbers mean nothing."),
+                               "every stage runs (about 40 s on 2 cores); the numbers mean nothing."),
     rebuild_base: bool = typer.Option(False, "--rebuild-base", help="Rebuild the base model from scratch (random "
-                                      "init -> alignment -> instruction mix; about 15 min) instead of the shipped "
-                                      "checkpoint."),
+                                      "init -> alignment -> instruction mix; about 30 min on 2 cores) instead of "
+                                      "the shipped checkpoint."),
     base: Optional[Path] = typer.Option(None, "--base", help="Use this base model directory instead of the shipped "
                                         "one (e.g. one made by --rebuild-base)."),
     threads: int = typer.Option(2, "--threads", help="torch threads for training (generation always uses 1, "

@@ -30,7 +30,7 @@ EVAL_SETS = ("visual_easy", "visual_hard", "text")
 @dataclass(frozen=True)
 class Sizes:
     align: int = 20000
-    base_rounds: int = 6000  # each round adds 11 examples, one of each base task
+    base_rounds: int = 6000  # each round adds 12 examples, one of each base task
     text_long_thought: int = 4000
     eval_per_set: int = 200
     sd_problems: int = 600
@@ -81,6 +81,12 @@ def build_base_data(root: Path, sizes: Sizes = Sizes(), seed: int = 0) -> dict[s
         v = _pick(rng, train)
         base.append(SFTExample(f"restate-{i}", paraphrase(v, rng) + " " + pad_request("Restate the bars.", rng),
                                caption(v), [], "restate"))
+        # Taking a question apart ("We need A + C + D."), after a chart or after worded givens.
+        v, q = _pick(rng, train), random_question(rng.choice(["easy", "hard"]), rng)
+        visual = rng.random() < 0.5
+        base.append(SFTExample(f"parse-{i}", ("" if visual else paraphrase(v, rng) + " ") + q.text + " "
+                               + pad_request("Which bars are needed?", rng), q.needed, [image(v)] if visual else [],
+                               "parse"))
         x, d = rng.randint(0, 18), rng.randint(0, 9)
         base.append(SFTExample(f"add-{i}", f"What is {x}+{d}?", f"{x}+{d}={x + d}.", [], "arithmetic"))
         # Lookups, the atomic step between a restatement and the sums: one bar by name ("B=7.") or several in a
@@ -167,6 +173,7 @@ def tokenizer_corpus(root: Path, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     train, _ = split_tuples()
     lines = [*CAPTION_PROMPTS, *FILLERS, *OPENINGS, "Restate the bars.", "Before answering, describe the chart.",
+             "Which bars are needed?",
              "You are a helpful assistant.", *(load_prompt(name) for name in available_prompts())] * 20
     lines += [p.format(l=letter, v=0) for p in (*LOOKUP_PROMPTS, *GIVEN_STYLES) for letter in LETTERS]
     for _ in range(3000):

@@ -83,7 +83,7 @@ def evaluate_variant(model_dir: Path, problem_sets: dict[str, list[Problem]], ru
 
 
 def _train(init: Path, files: list[Path], out: Path, stage: dict[str, Any], *, seed: int, quick_steps: int | None,
-           threads: int) -> Path:
+           threads: int, progress: bool = True) -> Path:
     from virgo.demo.base import run_stage
 
     if (out / "model.safetensors").exists():  # finished earlier: resume past it
@@ -91,7 +91,7 @@ def _train(init: Path, files: list[Path], out: Path, stage: dict[str, Any], *, s
     stage = dict(stage)
     if quick_steps is not None:
         stage["max_steps"] = quick_steps
-    return run_stage(init, files, out, stage, seed=seed, threads=threads)
+    return run_stage(init, files, out, stage, seed=seed, threads=threads, progress=progress)
 
 
 def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, threads: int = 2,
@@ -123,7 +123,7 @@ def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, thread
     t = time.monotonic()
     say("train: Virgo-T = base + text-only long thoughts (vision tower frozen)")
     virgo_t = _train(base_dir, [files["text_long_thought"]], out / "models" / "virgo-t", recipe.VARIANT_STAGES["virgo-t"],
-                     seed=seed, quick_steps=steps("virgo-t"), threads=threads)
+                     seed=seed, quick_steps=steps("virgo-t"), threads=threads, progress=progress)
     timings["train virgo-t"] = time.monotonic() - t
     evaluate_as("virgo-t", virgo_t)
 
@@ -151,7 +151,7 @@ def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, thread
             say(f"train: {name} = base + {'self-distilled visual' if name == 'virgo-sd' else 'text + self-distilled'}"
                 " long thoughts")
             model = _train(base_dir, train_files, out / "models" / name, recipe.VARIANT_STAGES[name], seed=seed,
-                           quick_steps=steps(name), threads=threads)
+                           quick_steps=steps(name), threads=threads, progress=progress)
             timings[f"train {name}"] = time.monotonic() - t
             evaluate_as(name, model)
 
@@ -159,7 +159,7 @@ def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, thread
     say("train: control = base + template-written visual long thoughts (a perfect teacher, standing in for QVQ)")
     model = _train(base_dir, [files["oracle_visual"]], out / "models" / "oracle-visual",
                    recipe.VARIANT_STAGES["oracle-visual"], seed=seed, quick_steps=steps("oracle-visual"),
-                   threads=threads)
+                   threads=threads, progress=progress)
     timings["train oracle-visual"] = time.monotonic() - t
     evaluate_as("oracle-visual", model)
 

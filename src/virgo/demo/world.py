@@ -118,13 +118,17 @@ class Question:
     def answer(self, values: Values) -> int:
         return sum(values[i] for i in self.bars)
 
+    @property
+    def needed(self) -> str:
+        """The question taken apart: "We need A + C + D." (a step of the thought, and an atomic base skill)."""
+        return "We need " + " + ".join(LETTERS[i] for i in self.bars) + "."
+
     def steps(self, values: Values) -> str:
         """The reasoning after the restatement: look the bars up, then add one at a time."""
         # The lookup repeats the restatement's "C=7" pattern, so reading a value back is a copy of what was
         # just written (an easy induction step for a tiny model) rather than a retrieval by name.
-        names = " + ".join(LETTERS[i] for i in self.bars)
         nums = [values[i] for i in self.bars]
-        parts = [f"We need {names}. " + lookup(values, self.bars)]
+        parts = [f"{self.needed} {lookup(values, self.bars)}"]
         run = nums[0]
         for v in nums[1:]:
             parts.append(f"{run}+{v}={run + v}.")

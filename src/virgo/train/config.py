@@ -90,6 +90,7 @@ class TrainConfig:
     resume_from_checkpoint: str = "auto"  # auto (last checkpoint in output_dir, if any) | none | a checkpoint path
     torch_threads: int | None = None  # torch.set_num_threads per process; None = leave as is
     dataloader_num_workers: int = 0
+    progress: bool = True  # progress bars (tokenizing and training); the loss still goes to the JSONL log
     ddp_timeout: int = 1800  # seconds
     launch: str = "ddp"  # ddp | zero3 | fsdp2 (or a path to an accelerate config); used by `virgo train`
 

@@ -80,6 +80,7 @@ def training_arguments(cfg: TrainConfig):
         logging_steps=cfg.logging_steps,
         logging_first_step=True,
         report_to="none",
+        disable_tqdm=not cfg.progress,
         remove_unused_columns=False,  # the collator needs every field; the model signature check would drop some
         label_names=["labels"],
         dataloader_num_workers=cfg.dataloader_num_workers,
@@ -188,10 +189,15 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     # The one chat template the data was rendered with travels with every checkpoint and the final model.
     processor.chat_template = load_chat_template(cfg.chat_template)
     processor.tokenizer.chat_template = processor.chat_template
-    dataset, preflight = build_dataset(cfg, processor, progress=is_main)
+    dataset, preflight = build_dataset(cfg, processor, progress=is_main and cfg.progress)
     _say(is_main, *preflight.lines(), "  first sample (trained tokens in \u27e6 \u27e7):",
          "  " + format_sample(dataset.samples[0], processor.tokenizer, max_chars=600))
 
+    # The Trainer seeds only when it starts, after the model exists: LoRA's random init would otherwise depend on
+    # whatever ran earlier in the process (a resumed pipeline would train a different model than a fresh one).
+    from transformers import set_seed
+
+    set_seed(cfg.seed)
     model = setup_trainable(_load_model(cfg, model_path), cfg)
     summary = trainable_summary(model)
     merger = "trainable (paper, section 2.1.2)" if cfg.train_merger else "frozen (as the released config did)"
