@@ -13,7 +13,8 @@ _LABELS = {"base": "base (direct answers)", "virgo-t": "Virgo-T (D_T, text only)
            "oracle-visual": "control: perfect visual teacher (D_QVQ stand-in)"}
 
 
-def _pct(x: float | None) -> str:
+def pct(x: float | None) -> str:
+    """A fraction as a percentage with one decimal; "-" when there is nothing to measure."""
     return "-" if x is None else f"{100 * x:.1f}"
 
 
@@ -25,6 +26,10 @@ def _gain(base: dict[str, Any], model: dict[str, Any]) -> tuple[float, float]:
     """(accuracy difference, standard error of that difference) between two independent evaluations."""
     diff = model["accuracy"] - base["accuracy"]
     return diff, math.sqrt((base["stderr"] or 0) ** 2 + (model["stderr"] or 0) ** 2)
+
+
+# One text per claim: the multi-seed summary counts seeds per claim by this text, trained or skipped alike.
+SD_CLAIM = "Virgo-SD beats the base on held-out visual hard questions by > 2 standard errors"
 
 
 def findings(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
@@ -43,24 +48,22 @@ def findings(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
         diff, se = _gain(b, t)
         out.append(("Virgo-T beats the base on held-out multi-step visual questions by >= 10 points and > 2 "
                     "standard errors", diff >= 0.10 and diff > 2 * se,
-                    f"{_pct(t['accuracy'])} vs {_pct(b['accuracy'])} ({100 * diff:+.1f} points, 2 SE = "
+                    f"{pct(t['accuracy'])} vs {pct(b['accuracy'])} ({100 * diff:+.1f} points, 2 SE = "
                     f"{200 * se:.1f})"))
         base_len = max(b["mean_completion_tokens"], 1e-9)
         think_len = t["mean_thought_tokens"]
         out.append(("Virgo-T thinks on visual questions (mean thought >= 3x the base's answer length) though it "
                     "never saw a visual thought", t["think_rate"] > 0.5 and think_len >= 3 * base_len,
-                    f"thinks on {_pct(t['think_rate'])}% of visual hard questions, mean thought "
+                    f"thinks on {pct(t['think_rate'])}% of visual hard questions, mean thought "
                     f"{think_len:.0f} tokens vs base answer {base_len:.0f} tokens"))
     sd = v.get("virgo-sd")
     if base and sd:
         b, s_ = base["visual_hard"], sd["visual_hard"]
         diff, se = _gain(b, s_)
-        out.append(("Virgo-SD beats the base on held-out visual hard questions by > 2 standard errors",
-                    diff > 2 * se, f"{_pct(s_['accuracy'])} vs {_pct(b['accuracy'])} ({100 * diff:+.1f} points, "
-                                   f"2 SE = {200 * se:.1f})"))
+        out.append((SD_CLAIM, diff > 2 * se, f"{pct(s_['accuracy'])} vs {pct(b['accuracy'])} "
+                                             f"({100 * diff:+.1f} points, 2 SE = {200 * se:.1f})"))
     elif base:
-        out.append(("Virgo-SD beats the base on held-out visual hard questions by > 2 standard errors", False,
-                    f"not trained: {results.get('skipped', {}).get('virgo-sd', 'missing')}"))
+        out.append((SD_CLAIM, False, f"not trained: {results.get('skipped', {}).get('virgo-sd', 'missing')}"))
     return out
 
 
@@ -73,11 +76,11 @@ def observations(results: dict[str, Any]) -> list[str]:
     out = []
     for s in ("visual_easy", "text"):
         diff, se = _gain(base[s], vt[s])
-        out.append(f"Virgo-T vs base on {s.replace('_', ' ')}: {_pct(vt[s]['accuracy'])} vs "
-                   f"{_pct(base[s]['accuracy'])} ({100 * diff:+.1f} points, 2 SE = {200 * se:.1f})")
+        out.append(f"Virgo-T vs base on {s.replace('_', ' ')}: {pct(vt[s]['accuracy'])} vs "
+                   f"{pct(base[s]['accuracy'])} ({100 * diff:+.1f} points, 2 SE = {200 * se:.1f})")
     fid = vt["visual_hard"]["perception_fidelity"]
-    out.append(f"Virgo-T's visual thoughts restate the chart on {_pct(vt['visual_hard']['restate_rate'])}% of "
-               f"visual hard questions; {_pct(fid)}% of those restatements match the image (perception fidelity)")
+    out.append(f"Virgo-T's visual thoughts restate the chart on {pct(vt['visual_hard']['restate_rate'])}% of "
+               f"visual hard questions; {pct(fid)}% of those restatements match the image (perception fidelity)")
     return out
 
 
@@ -87,10 +90,10 @@ def table_rows(results: dict[str, Any], *, short: bool = False) -> list[list[str
         cells = [name if short else _LABELS.get(name, name)]
         for s in EVAL_SETS:
             e = entry[s]
-            cells.append(f"{_pct(e['accuracy'])} ± {_pct(e['stderr'])}")
-        cells.append(_pct(average(entry)))
+            cells.append(f"{pct(e['accuracy'])} ± {pct(e['stderr'])}")
+        cells.append(pct(average(entry)))
         vh = entry["visual_hard"]
-        cells += [_pct(vh["think_rate"]), f"{vh['mean_thought_tokens']:.0f}", _pct(vh["perception_fidelity"])]
+        cells += [pct(vh["think_rate"]), f"{vh['mean_thought_tokens']:.0f}", pct(vh["perception_fidelity"])]
         rows.append(cells)
     return rows
 
@@ -150,7 +153,7 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
     sd = results.get("self_distillation")
     if sd:
         lines.append(f"\nSelf-distillation: Virgo-T rolled out {sd['samples']} samples on {sd['problems']} visual "
-                     f"training problems ({_pct(sd['rollout_accuracy'])}% of rollouts correct); kept "
+                     f"training problems ({pct(sd['rollout_accuracy'])}% of rollouts correct); kept "
                      f"{sd['kept']} problems (the shortest correct rollout each).")
     lines += ["", "## Does the paper's finding reproduce here?", ""]
     for claim, holds, numbers in findings(results):

@@ -12,11 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from virgo.demo.data import EVAL_SETS
-from virgo.demo.report import average, findings
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}"
+from virgo.demo.report import average, findings, pct
 
 
 def summarize(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
@@ -56,9 +52,9 @@ def write_summary(summary: dict[str, Any], out: Path) -> Path:
              "| model | " + " | ".join(s.replace("_", " ") for s in (*EVAL_SETS, "average")) + " | per seed (visual hard) |",
              "|---|" + "---|" * (len(EVAL_SETS) + 2)]
     for v, row in summary["variants"].items():
-        cells = [f"{_pct(row[s]['mean'])} ± {_pct(row[s]['std'])}" for s in (*EVAL_SETS, "average")]
+        cells = [f"{pct(row[s]['mean'])} ± {pct(row[s]['std'])}" for s in (*EVAL_SETS, "average")]
         lines.append(f"| {v} | " + " | ".join(cells) + " | "
-                     + ", ".join(_pct(x) for x in row["visual_hard"]["per_seed"]) + " |")
+                     + ", ".join(pct(x) for x in row["visual_hard"]["per_seed"]) + " |")
     lines += ["", "## Findings, seed by seed", ""]
     for claim, c in summary["findings"].items():
         lines.append(f"- **{len(c['holds_on'])} of {len(seeds)} seeds**: {claim}.")
