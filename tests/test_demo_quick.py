@@ -21,8 +21,8 @@ def test_quick_demo_runs_every_stage_and_resumes(tmp_path):
     if not (SHIPPED / "SHA256SUMS").exists():
         pytest.skip("no shipped base checkpoint")
     out = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "virgo", "demo", "--quick", "--out", str(out), "--seed", "1", "--no-progress",
-           "--threads", "1"]
+    cmd = [sys.executable, "-m", "virgo", "demo", "--quick", "--control", "--out", str(out), "--seed", "1",
+           "--no-progress", "--threads", "1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Toy Virgo" in proc.stdout and "virgo-t" in proc.stdout

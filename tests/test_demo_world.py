@@ -6,20 +6,26 @@ import re
 import pytest
 
 from virgo.demo.data import QUICK, build_experiment_data
-from virgo.demo.world import GIVEN_STYLES, LETTERS, Question, caption, paraphrase, read_caption, split_tuples
+from virgo.demo.world import (GIVEN_STYLES, LETTERS, NUMBER_WORDS, Question, caption, paraphrase, random_question,
+                              read_caption, split_tuples)
 from virgo.records import LongThoughtExample, Problem
 from virgo.records.jsonl import read_records
 from virgo.thought import Status, parse_response
 
 
-_STYLE_RES = [re.compile(re.escape(s).replace(r"\{l\}", "([A-D])").replace(r"\{v\}", r"(\d+)")) for s in GIVEN_STYLES]
+_NUMBER = r"(\d+|" + "|".join(NUMBER_WORDS) + ")"
+_STYLE_RES = [re.compile(re.escape(s).replace(r"\{l\}", "([A-D])").replace(r"\{v\}", _NUMBER)) for s in GIVEN_STYLES]
+
+
+def _number(said: str) -> int:
+    return NUMBER_WORDS.index(said) if said in NUMBER_WORDS else int(said)
 
 
 def _worded_values(text: str) -> tuple[int, ...]:
     """The four values a text problem states, whichever style it uses (exactly one style per problem)."""
     styles = [found for r in _STYLE_RES if (found := dict(r.findall(text)))]
     assert len(styles) == 1, text
-    return tuple(int(styles[0][c]) for c in LETTERS)
+    return tuple(_number(styles[0][c]) for c in LETTERS)
 
 
 def test_caption_paraphrase_and_thought_agree():
@@ -31,9 +37,16 @@ def test_caption_paraphrase_and_thought_agree():
     styles = {next(i for i, r in enumerate(_STYLE_RES) if r.search(paraphrase(v, random.Random(s))))
               for s in range(50)}
     assert styles == set(range(len(GIVEN_STYLES)))  # the text data really varies its surface form
-    q = Question("hard", (0, 2, 3))
-    assert q.text == "What is A + C + D?" and q.answer(v) == 12
-    assert "We need A + C + D. A=3, C=0, D=9. 3+0=3. 3+9=12." in q.thought(v) and q.solution(v).endswith("\\boxed{12}.")
+    spoken = [not re.search(r"\d", paraphrase(v, random.Random(s))) for s in range(50)]
+    assert 10 < sum(spoken) < 40  # numbers as words about half the time, so no digit in the prompt to copy
+    q = Question("hard", (0, 2, 2, 3))
+    assert q.text == "What is A + C + C + D?" and q.answer(v) == 12
+    assert "We need A + C + C + D. A=3, C=0, C=0, D=9. 3+0=3. 3+0=3. 3+9=12." in q.thought(v)
+    assert q.solution(v).endswith("\\boxed{12}.")
+    rng = random.Random(0)
+    assert {len(random_question("easy", rng).bars) for _ in range(20)} == {2}
+    hard = [random_question("hard", rng).bars for _ in range(200)]
+    assert {len(b) for b in hard} == {4} and any(len(set(b)) < 4 for b in hard)  # named with replacement
 
 
 def test_held_out_charts_never_reach_training(tmp_path):

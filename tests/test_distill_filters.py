@@ -42,6 +42,13 @@ def test_unclosed_solution_allowed_when_completeness_not_required():
     assert format_reasons(gen(f"{BEGIN_THOUGHT} t"), FormatSpec(require_complete=False)) == ["status_truncated"]
 
 
+def test_a_chat_template_token_inside_the_text_is_rejected():
+    # Seen in the demo: a tiny model sampled <|image_pad|> into a correct thought; trained on, it broke the
+    # image-token count of its batch.
+    text = render_response(THOUGHT + " Correct<|image_pad|>", r"The hypotenuse is \boxed{5}.")
+    assert format_reasons(gen(text)) == ["control_token"]
+
+
 def test_empty_sections_are_rejected():
     text = f"{BEGIN_THOUGHT}\n\n{THOUGHT}\n\n{END_THOUGHT}\n\n{BEGIN_SOLUTION}  <|end_of_solution|>"
     assert format_reasons(gen(text)) == ["empty_solution"]

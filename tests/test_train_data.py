@@ -115,6 +115,13 @@ def test_missing_image_is_a_located_error(tmp_path, processor):
         encode_examples([ex], processor, prompt="plain", system=None, limits=_limits(processor), progress=False)
 
 
+def test_a_chat_template_token_in_a_response_is_a_located_error(processor):
+    ex = LongThoughtExample(id="y", question="q", thought="t<|image_pad|>", solution="s")
+    with pytest.raises(RecordError, match=r"example 'y': the response contains the chat-template token\(s\) "
+                                          r"<\|image_pad\|>"):
+        encode_examples([ex], processor, prompt="plain", system=None, limits=_limits(processor), progress=False)
+
+
 def test_text_only_and_image_samples_train_together_in_one_batch(tiny_model_dir, processor, data_dir):
     """One padded batch with a text-only and an image sample: finite loss, gradients reach LM and merger."""
     from virgo.modeling.load import load_model

@@ -14,6 +14,11 @@ from typing import Any
 DEFAULT_CHAT_TEMPLATE = "qwen2vl"
 DEFAULT_SYSTEM = "You are a helpful assistant."
 END_OF_TURN = "<|im_end|>"
+# The chat template's structural tokens (Qwen2-VL's). They never belong inside a response: a model that emits
+# one (a tiny model can sample <|image_pad|>) makes a sample the template cannot represent; an <|image_pad|> in
+# a trained response even breaks the image-token count of its batch.
+CONTROL_TOKENS = ("<|endoftext|>", "<|im_start|>", END_OF_TURN, "<|vision_start|>", "<|vision_end|>",
+                  "<|image_pad|>", "<|video_pad|>")
 
 
 def _templates_dir() -> Path:

@@ -16,12 +16,15 @@ def demo_cmd(
                                    "(--seed 0 --seed 1 --seed 2) to run several seeds into OUT/seed-S and write "
                                    "OUT/summary.md: per-seed numbers and on how many seeds each finding holds."),
     quick: bool = typer.Option(False, "--quick", help="A few training steps and small question sets: checks that "
-                               "every stage runs (about 40 s on 2 cores); the numbers mean nothing."),
+                               "every stage runs (about 30 s on 2 cores); the numbers mean nothing."),
     rebuild_base: bool = typer.Option(False, "--rebuild-base", help="Rebuild the base model from scratch (random "
                                       "init -> alignment -> instruction mix; about 30 min on 2 cores) instead of "
                                       "the shipped checkpoint."),
     base: Optional[Path] = typer.Option(None, "--base", help="Use this base model directory instead of the shipped "
                                         "one (e.g. one made by --rebuild-base)."),
+    control: bool = typer.Option(False, "--control/--no-control", help="Also train the control: the base "
+                                 "fine-tuned on template-written visual long thoughts (a perfect teacher standing in "
+                                 "for the paper's QVQ), the ceiling for any thinking variant. Adds about 2 min."),
     threads: int = typer.Option(2, "--threads", help="torch threads for training (generation always uses 1, "
                                 "which is faster for tiny decode steps)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
@@ -66,7 +69,8 @@ def demo_cmd(
         folder = out if len(seeds) == 1 else out / f"seed-{k}"
         if len(seeds) > 1:
             say(f"seed {k} -> {folder}")
-        runs[k] = run(folder, Path(base_dir), seed=k, quick=quick, threads=threads, progress=progress, say=say)
+        runs[k] = run(folder, Path(base_dir), seed=k, quick=quick, threads=threads, control=control,
+                      progress=progress, say=say)
         report = write_report(runs[k], folder)
         print_table(runs[k])
         say(f"results: {folder / 'results.json'}; report: {report}")

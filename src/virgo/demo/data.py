@@ -81,23 +81,23 @@ def build_base_data(root: Path, sizes: Sizes = Sizes(), seed: int = 0) -> dict[s
         v = _pick(rng, train)
         base.append(SFTExample(f"restate-{i}", paraphrase(v, rng) + " " + pad_request("Restate the bars.", rng),
                                caption(v), [], "restate"))
-        # Taking a question apart ("We need A + C + D."), after a chart or after worded givens.
+        # Taking a question apart ("We need A + C + C + D."), after a chart or after worded givens.
         v, q = _pick(rng, train), random_question(rng.choice(["easy", "hard"]), rng)
         visual = rng.random() < 0.5
         base.append(SFTExample(f"parse-{i}", ("" if visual else paraphrase(v, rng) + " ") + q.text + " "
                                + pad_request("Which bars are needed?", rng), q.needed, [image(v)] if visual else [],
                                "parse"))
-        x, d = rng.randint(0, 18), rng.randint(0, 9)
+        x, d = rng.randint(0, 27), rng.randint(0, 9)
         base.append(SFTExample(f"add-{i}", f"What is {x}+{d}?", f"{x}+{d}={x + d}.", [], "arithmetic"))
         # Lookups, the atomic step between a restatement and the sums: one bar by name ("B=7.") or several in a
         # given order ("C=7, A=2, D=2."), read from the chart or from a list of named values.
         v, k = _pick(rng, train), rng.randrange(4)
         base.append(SFTExample(f"lookup-{i}", pad_request(rng.choice(LOOKUP_PROMPTS).format(l=LETTERS[k]), rng),
                                lookup(v, (k,)), [image(v)], "lookup"))
-        v, bars = _pick(rng, train), tuple(rng.sample(range(4), rng.randint(1, 3)))
+        v, bars = _pick(rng, train), tuple(rng.choices(range(4), k=rng.randint(1, 4)))
         base.append(SFTExample(f"vlookups-{i}", pad_request(lookup_request(bars), rng), lookup(v, bars), [image(v)],
                                "lookup"))
-        v, bars = _pick(rng, train), tuple(rng.sample(range(4), rng.randint(1, 3)))
+        v, bars = _pick(rng, train), tuple(rng.choices(range(4), k=rng.randint(1, 4)))
         givens = caption(v) if rng.random() < 0.5 else paraphrase(v, rng)
         base.append(SFTExample(f"tlookups-{i}", f"{givens} {lookup_request(bars)}", lookup(v, bars), [], "lookup"))
         for kind in ("easy", "hard"):

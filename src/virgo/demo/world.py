@@ -8,7 +8,9 @@ restating the givens is a skill rather than a verbatim copy of the prompt.
 Question kinds (each step of the thought is one small addition):
 
 * ``easy``: the sum of two named bars ("What is A + C?"): one lookup pair, one addition;
-* ``hard``: the sum of three named bars ("What is A + C + D?"): three lookups, two additions.
+* ``hard``: the sum of four named bars, drawn with replacement ("What is A + C + C + D?"): four lookups, three
+  additions. A one-shot answer has to weigh every bar by how often it is named, which a tiny model does
+  poorly; every step of the thought is a copy or one small addition.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def read_caption(text: str) -> Values | None:
 
 # Ways to state one bar's height in words. Text problems draw one per problem, so a fine-tuned model cannot tie
 # "think step by step" to one surface form of the givens (the paper's D_T spans many domains and styles).
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 GIVEN_STYLES = ("Bar {l} is {v} tall.", "{l} has height {v}.", "The height of {l} is {v}.", "Bar {l} reaches {v}.",
                 "{l} is {v} units high.")
 
@@ -99,11 +102,19 @@ def lookup_request(bars: tuple[int, ...]) -> str:
 
 
 def paraphrase(values: Values, rng: random.Random) -> str:
-    """The values in words, shuffled, in one randomly chosen style: the text twin's givens."""
+    """The values in words, shuffled, in one randomly chosen style: the text twin's givens.
+
+    Half the time the numbers are words ("Bar C is five tall."). Text-only long thoughts whose givens are all
+    digits let a tiny model take the sums' operands from the prompt instead of from its own restatement; on a
+    chart there is no prompt digit to take, and the sums broke (seed 1: with a correct thought prefix forced,
+    the first sum was right 100/100 times after worded givens, 58/100 with the givens removed, 29/100 after a
+    chart). Givens the model must first *read* make the restatement the sums' only source, as on a chart.
+    """
     order = list(range(4))
     rng.shuffle(order)
     style = rng.choice(GIVEN_STYLES)
-    return " ".join(style.format(l=LETTERS[i], v=values[i]) for i in order)
+    say = NUMBER_WORDS.__getitem__ if rng.random() < 0.5 else str
+    return " ".join(style.format(l=LETTERS[i], v=say(values[i])) for i in order)
 
 
 @dataclass(frozen=True)
@@ -120,7 +131,7 @@ class Question:
 
     @property
     def needed(self) -> str:
-        """The question taken apart: "We need A + C + D." (a step of the thought, and an atomic base skill)."""
+        """The question taken apart: "We need A + C + C + D." (a step of the thought, and an atomic base skill)."""
         return "We need " + " + ".join(LETTERS[i] for i in self.bars) + "."
 
     def steps(self, values: Values) -> str:
@@ -146,8 +157,9 @@ class Question:
 
 
 def random_question(kind: str, rng: random.Random) -> Question:
-    k = {"easy": 2, "hard": 3}[kind]
-    return Question(kind, tuple(rng.sample(range(4), k)))
+    if kind == "easy":
+        return Question(kind, tuple(rng.sample(range(4), 2)))
+    return Question(kind, tuple(rng.choices(range(4), k=4)))
 
 
 def split_tuples(seed: int = 0, held_out: float = 0.2) -> tuple[list[Values], list[Values]]:

@@ -1,8 +1,9 @@
 """Format checks on teacher rollouts: the long-thought shape, no repetition loops, length bounds.
 
 A rollout that the grader marks correct can still be bad training data: a thought that never closes, a
-solution section missing, a generation stuck in a loop that happened to box the right answer, or a
-thought far too short (a direct answer dressed up) or too long for the training context. Each check
+solution section missing, a generation stuck in a loop that happened to box the right answer, a chat-template
+control token inside the text (``<|image_pad|>``), or a thought far too short (a direct answer dressed up) or too
+long for the training context. Each check
 returns a short reason code, so the dataset stats can say how many rollouts each rule rejected.
 """
 
@@ -13,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from virgo.prompts import CONTROL_TOKENS
 from virgo.records import Generation
 from virgo.thought import Status, parse_response
 
@@ -112,6 +114,8 @@ def format_reasons(gen: Generation, spec: FormatSpec = FormatSpec(),
         reasons.append("empty_thought")
     if not solution:
         reasons.append("empty_solution")
+    if any(t in thought or t in solution for t in CONTROL_TOKENS):
+        reasons.append("control_token")
     rep = repetition_reason(thought + "\n" + solution, spec)
     if rep:
         reasons.append(rep)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from virgo.prompts import load_chat_template
+from virgo.prompts import CONTROL_TOKENS, load_chat_template
 from virgo.thought import MARKERS
 
 # Ids 0..N in this order; <|endoftext|> pads and <|im_end|> ends a turn, as in Qwen2-VL.
-SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|image_pad|>", "<|video_pad|>", *MARKERS,
-]
+SPECIAL_TOKENS = [*CONTROL_TOKENS, *MARKERS]
 
 # Qwen2's pre-tokenizer split: digits are single tokens, words keep one leading space or punctuation.
 QWEN2_SPLIT = (

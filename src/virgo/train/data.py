@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from virgo.prompts import DEFAULT_CHAT_TEMPLATE, END_OF_TURN, build_messages, render_chat
+from virgo.prompts import CONTROL_TOKENS, DEFAULT_CHAT_TEMPLATE, END_OF_TURN, build_messages, render_chat
 from virgo.records import LongThoughtExample, RecordError, SFTExample, example_from_dict, read_records
 
 IGNORE_INDEX = -100
@@ -154,6 +154,10 @@ def render_sample(ex: LongThoughtExample | SFTExample, *, prompt: str, system: s
     end = target.rfind(END_OF_TURN)
     if end < 0:
         raise RecordError(f"rendered assistant turn does not end with {END_OF_TURN}", field="response")
+    found = [t for t in CONTROL_TOKENS if t in ex.response]
+    if found:  # an <|image_pad|> here would be scattered an image feature the batch does not have
+        raise RecordError(f"example {ex.id!r}: the response contains the chat-template token(s) "
+                          f"{', '.join(found)}", field="response")
     return prompt_text, target[: end + len(END_OF_TURN)]  # what follows <|im_end|> is only a newline
 
 
