@@ -24,7 +24,7 @@ def demo_cmd(
                                         "one (e.g. one made by --rebuild-base)."),
     control: bool = typer.Option(False, "--control/--no-control", help="Also train the control: the base "
                                  "fine-tuned on template-written visual long thoughts (a perfect teacher standing in "
-                                 "for the paper's QVQ), the ceiling for any thinking variant. Adds about 2 min."),
+                                 "for the paper's QVQ). Adds about 2 min."),
     threads: int = typer.Option(2, "--threads", help="torch threads for training (generation always uses 1, "
                                 "which is faster for tiny decode steps)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),

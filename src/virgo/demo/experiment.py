@@ -94,7 +94,7 @@ def _train(init: Path, files: list[Path], out: Path, stage: dict[str, Any], *, s
     return run_stage(init, files, out, stage, seed=seed, threads=threads, progress=progress)
 
 
-def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, threads: int = 2, control: bool = True,
+def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, threads: int = 2, control: bool = False,
         progress: bool = True, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the whole experiment into ``out``; returns the results dict (also written to results.json).
 
@@ -109,9 +109,6 @@ def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, thread
     files = build_experiment_data(out / "data", sizes, seed=seed)
     problem_sets = {name: read_records(files[f"eval_{name}"], Problem) for name in EVAL_SETS}
 
-    def steps(name: str) -> int | None:
-        return recipe.QUICK_STEPS[name] if quick else None
-
     results: dict[str, Any] = {}
 
     def evaluate_as(name: str, model: Path) -> None:
@@ -121,14 +118,19 @@ def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, thread
         results[name] = evaluate_variant(model, problem_sets, out / "eval" / name, progress=progress, prompt=prompt)
         timings[f"eval {name}"] = time.monotonic() - t
 
-    evaluate_as("base", base_dir)
+    def train_and_evaluate(name: str, train_files: list[Path], what: str) -> Path:
+        """Fine-tune the base into variant ``name`` (its recipe stage), then evaluate it."""
+        t = time.monotonic()
+        say(f"train: {what}")
+        model = _train(base_dir, train_files, out / "models" / name, recipe.VARIANT_STAGES[name], seed=seed,
+                       quick_steps=recipe.QUICK_STEPS[name] if quick else None, threads=threads, progress=progress)
+        timings[f"train {name}"] = time.monotonic() - t
+        evaluate_as(name, model)
+        return model
 
-    t = time.monotonic()
-    say("train: Virgo-T = base + text-only long thoughts (vision tower frozen)")
-    virgo_t = _train(base_dir, [files["text_long_thought"]], out / "models" / "virgo-t", recipe.VARIANT_STAGES["virgo-t"],
-                     seed=seed, quick_steps=steps("virgo-t"), threads=threads, progress=progress)
-    timings["train virgo-t"] = time.monotonic() - t
-    evaluate_as("virgo-t", virgo_t)
+    evaluate_as("base", base_dir)
+    virgo_t = train_and_evaluate("virgo-t", [files["text_long_thought"]],
+                                 "Virgo-T = base + text-only long thoughts (vision tower frozen)")
 
     t = time.monotonic()
     say(f"distill: Virgo-T rolls out {recipe.SD_SAMPLES} samples on {sizes.sd_problems} visual training problems; "
@@ -149,23 +151,13 @@ def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, thread
         for name in ("virgo-sd", "virgo-t+sd"):
             skipped[name] = "no self-distilled example passed the correctness filter"
     else:
-        for name, train_files in (("virgo-sd", [sd_file]), ("virgo-t+sd", [files["text_long_thought"], sd_file])):
-            t = time.monotonic()
-            say(f"train: {name} = base + {'self-distilled visual' if name == 'virgo-sd' else 'text + self-distilled'}"
-                " long thoughts")
-            model = _train(base_dir, train_files, out / "models" / name, recipe.VARIANT_STAGES[name], seed=seed,
-                           quick_steps=steps(name), threads=threads, progress=progress)
-            timings[f"train {name}"] = time.monotonic() - t
-            evaluate_as(name, model)
+        train_and_evaluate("virgo-sd", [sd_file], "virgo-sd = base + self-distilled visual long thoughts")
+        train_and_evaluate("virgo-t+sd", [files["text_long_thought"], sd_file],
+                           "virgo-t+sd = base + text + self-distilled long thoughts")
 
     if control:
-        t = time.monotonic()
-        say("train: control = base + template-written visual long thoughts (a perfect teacher, standing in for QVQ)")
-        model = _train(base_dir, [files["oracle_visual"]], out / "models" / "oracle-visual",
-                       recipe.VARIANT_STAGES["oracle-visual"], seed=seed, quick_steps=steps("oracle-visual"),
-                       threads=threads, progress=progress)
-        timings["train oracle-visual"] = time.monotonic() - t
-        evaluate_as("oracle-visual", model)
+        train_and_evaluate("oracle-visual", [files["oracle_visual"]], "control = base + template-written visual long "
+                           "thoughts (a perfect teacher, standing in for QVQ)")
 
     doc = {
         "seed": seed, "quick": quick, "base_model": str(base_dir),

@@ -3,8 +3,8 @@
 A rollout that the grader marks correct can still be bad training data: a thought that never closes, a
 solution section missing, a generation stuck in a loop that happened to box the right answer, a chat-template
 control token inside the text (``<|image_pad|>``), or a thought far too short (a direct answer dressed up) or too
-long for the training context. Each check
-returns a short reason code, so the dataset stats can say how many rollouts each rule rejected.
+long for the training context. Each check returns a short reason code, so the dataset stats can say how many
+rollouts each rule rejected.
 """
 
 from __future__ import annotations
