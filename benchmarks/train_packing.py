@@ -1,13 +1,26 @@
-"""Padded versus padding-free packed SFT batches on the tiny model: non-padding tokens per second and peak memory.
+"""Packed SFT throughput on the tiny Qwen2-VL: padded batches, the old block-mask packing and the new packing, side
+by side in one run of interleaved repeats, plus time per token against sample length.
 
-The data has the long-tailed length mix of real long-thought sets: most samples short, a fraction 10x longer,
-a quarter with an image. Each mode runs the real ``virgo.train.train`` (Trainer, collator, model) in its own
-subprocess, so peak RSS is per mode; both see the same samples in the same order (same seed).
+    python benchmarks/train_packing.py [--repeats 3] [--steps 30] [--threads 2] [--json OUT.json] [--quick]
 
-    python benchmarks/train_packing.py [--steps 20] [--batch 8] [--long-frac 0.1] [--threads 1] [--size xs]
+Part 1, a Virgo-like mix: 2,000 samples whose responses are long-tailed (log-normal, clipped at 1,999 tokens;
+about mean 260, p90 620), half with an image; cutoff 2048 (longer samples truncated, none dropped); fp32;
+gradient checkpointing off. Configurations:
+- padded: 8 samples per micro-batch, right-padded;
+- block_mask: 8 samples packed into one row, SDPA under the row's L x L block-diagonal mask (packing before
+  issue 20, and what LLaMA-Factory's neat_packing does);
+- segments_8: 8 samples per row, per-sample causal SDPA (the new attention alone);
+- packed: the new packing: rows filled to a token budget of 8 x the mean sample length, per-sample SDPA.
+Each configuration runs the real ``virgo.train.sft.train`` in its own subprocess (so peak RSS is its own), in
+interleaved order, ``--repeats`` times. Tokens/s counts real (non-padding) tokens over the steps after the first
+(the first pays for allocation). "% peak" is model FLOPs (6 x language-model parameters x tokens/s) over the fp32
+matmul peak measured in the same run (the best of square 2048 matmuls at the same thread count).
 
-Prints one table: tokens/s counts only real (non-padding) tokens; "processed" counts every position the model ran
-over, padding included; peak RSS is the process high-water mark, and "RSS growth" the part added by training.
+Part 2, time per token when samples are S tokens long, two per row, S = 512 ... 8192 (text only), for padded,
+block_mask and the new per-segment attention.
+
+Numbers are only meaningful on a quiet machine; ``--quick`` (fewer samples, steps and repeats) checks that the
+script works and shows rough ratios.
 """
 
 from __future__ import annotations
@@ -15,19 +28,78 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+MODES = {  # name -> config overrides (the batch is filled in from --batch)
+    "padded": ["packing=false"],
+    "block_mask": ["packing=true", "packed_attention=block_mask"],
+    "segments_8": ["packing=true", "packed_attention=sdpa_segments"],
+    "packed": ["packing=true", "packed_attention=auto"],
+}
+SWEEP_MODES = ("padded", "block_mask", "packed")
+SWEEP_S = (512, 1024, 2048, 4096, 8192)
+
 
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def run_mode(a: argparse.Namespace) -> dict:
-    """One mode, in this process: count tokens in the collator, time the Trainer's train loop."""
+# ---------------------------------------------------------------- data
+def write_mix(out: Path, tokenizer, n: int, seed: int, image_frac: float = 0.5) -> Path:
+    """Virgo-like records: log-normal response lengths (in tokens of the tiny tokenizer), half with an image."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    targets = np.clip(np.round(np.exp(rng.normal(4.9, 1.2, n))), 16, 1999).astype(int)
+    return _write_records(out, tokenizer, [int(t) for t in targets], rng.random(n) < image_frac, seed)
+
+
+def write_fixed(out: Path, tokenizer, n: int, length: int, seed: int) -> Path:
+    """Text-only records with responses longer than ``length`` tokens (cut to exactly ``length`` by the cutoff)."""
+    return _write_records(out, tokenizer, [length + 64] * n, [False] * n, seed)
+
+
+def _write_records(out: Path, tokenizer, response_tokens: list[int], with_image, seed: int) -> Path:
+    import random
+
+    from PIL import Image, ImageDraw
+
+    from virgo.modeling.corpus import builtin_corpus
+    from virgo.records import LongThoughtExample, write_records
+
+    rng = random.Random(seed)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    pool: list[int] = []  # token ids of the tiny tokenizer's own corpus, to cut thoughts of exact lengths from
+    for line in builtin_corpus(seed=seed):
+        pool += tokenizer(line + "\n\n", add_special_tokens=False)["input_ids"]
+        if len(pool) > 2 * max(response_tokens) + 64:
+            break
+    records = []
+    for i, (target, image) in enumerate(zip(response_tokens, with_image)):
+        start = rng.randrange(0, len(pool) - target)
+        # about 16 tokens go to the thought markers and the solution
+        thought = tokenizer.decode(pool[start:start + max(target - 16, 1)]).strip() or "Hmm, let me think."
+        images = []
+        if image:
+            img = Image.new("RGB", (56, 56), "white")
+            ImageDraw.Draw(img).rectangle([rng.randrange(20), rng.randrange(20), 40, 40], fill=(200, 30, 30))
+            img.save(out / "images" / f"{i:05d}.png")
+            images = [f"images/{i:05d}.png"]
+        records.append(LongThoughtExample(id=f"b{i:05d}", question=f"What is shown? Question {i}.", thought=thought,
+                                          solution=f"The answer is \\boxed{{{i % 10}}}.", images=images))
+    path = out / "train.jsonl"
+    write_records(path, records)
+    return path
+
+
+# ---------------------------------------------------------------- one configuration, in a subprocess
+def run_child(spec: dict) -> dict:
+    """Train with ``spec['overrides']``; time steps after the first, count real tokens in the collator."""
     import torch
     from transformers import TrainerCallback
 
@@ -35,88 +107,216 @@ def run_mode(a: argparse.Namespace) -> dict:
     from virgo.train.config import load_config
     from virgo.train.sft import train
 
-    torch.set_num_threads(a.threads)
-    counts = {"real": 0, "processed": 0, "batches": 0}
+    torch.set_num_threads(spec["threads"])
+    steps: list[dict] = []  # per step: real tokens collated, processed positions, samples; end time
     original = collate.SFTCollator.__call__
 
     def counting_call(self, features):
         batch = original(self, features)
-        counts["real"] += sum(len(f["input_ids"]) for f in features)
-        counts["processed"] += batch["input_ids"].numel()
-        counts["batches"] += 1
+        steps.append({"real": sum(len(f["input_ids"]) for f in features),
+                      "processed": batch["input_ids"].numel(), "samples": len(features)})
         return batch
 
     collate.SFTCollator.__call__ = counting_call
-    clock: dict[str, float] = {}
+    ends: list[float] = []
+    info: dict = {}
 
     class Clock(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kw):
-            clock["rss_begin"] = _peak_rss_mib()
-            clock["begin"] = time.perf_counter()
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            lm = model.model.language_model
+            head = model.get_output_embeddings()
+            tied = head.weight is lm.get_input_embeddings().weight
+            info["params"] = sum(p.numel() for p in lm.parameters()) + (0 if tied else head.weight.numel())
 
-        def on_train_end(self, args, state, control, **kw):
-            clock["end"] = time.perf_counter()
+        def on_step_end(self, args, state, control, **kw):
+            ends.append(time.perf_counter())
 
-    cfg = load_config(None, [
-        f"model_name_or_path={a.model}", f"train_files={a.data}", f"output_dir={a.out}",
-        f"packing={a.mode == 'packed'}",
-        f"max_steps={a.steps}", f"per_device_train_batch_size={a.batch}", "learning_rate=1e-3", "warmup_ratio=0",
-        "save_strategy=no", "logging_steps=1000", "image_max_pixels=3136", "cutoff_len=4096",
-        "resume_from_checkpoint=none", f"torch_threads={a.threads}"])
-    train(cfg, callbacks=[Clock()])
-    seconds = clock["end"] - clock["begin"]
-    return {"mode": a.mode, "seconds": seconds, "real_tokens": counts["real"], "processed_tokens": counts["processed"],
-            "real_tokens_per_s": counts["real"] / seconds, "peak_rss_mib": _peak_rss_mib(),
-            "rss_growth_mib": _peak_rss_mib() - clock["rss_begin"]}
+    train(load_config(None, spec["overrides"]), callbacks=[Clock()])
+    timed = steps[1:len(ends)]
+    seconds = ends[-1] - ends[0]
+    real = sum(s["real"] for s in timed)
+    return {"seconds": seconds, "steps": len(ends), "real_tokens": real, "all_real_tokens": sum(s["real"] for s in steps),
+            "processed_tokens": sum(s["processed"] for s in timed), "tokens_per_s": real / seconds,
+            "us_per_token": 1e6 * seconds / real,
+            "samples_per_step": statistics.fmean(s["samples"] for s in timed), "peak_rss_mib": _peak_rss_mib(), "params": info["params"]}
+
+
+def matmul_peak(threads: int, n: int = 2048, reps: int = 8) -> dict:
+    """The best fp32 GFLOP/s of square matmuls at ``threads`` threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(2):
+        a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return {"gflops": 2 * n ** 3 / best / 1e9}
+
+
+def spawn(spec: dict) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
+                          check=False)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        sys.exit(f"{spec.get('name')} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
+# ---------------------------------------------------------------- the run
+def _base(a, model: Path, data: Path, out: Path, cutoff: int, steps: int) -> list[str]:
+    return [f"model_name_or_path={model}", f"train_files={data}", f"output_dir={out}", f"max_steps={steps}",
+            "learning_rate=1e-4", "warmup_ratio=0", "save_strategy=no", "logging_steps=100000",
+            "image_max_pixels=3136", f"cutoff_len={cutoff}", "overlong=truncate", "resume_from_checkpoint=none",
+            f"torch_threads={a.threads}", "progress=false", "seed=0", "torch_dtype=float32", "bf16=false",
+            "gradient_checkpointing=false"]
+
+
+def mix_specs(a, model: Path, data: Path, tmp: Path, budget: int) -> list[dict]:
+    specs = []
+    for name, extra in MODES.items():
+        batch = [f"per_device_train_batch_size={a.batch}"] if name != "packed" else [
+            "per_device_train_batch_size=1", f"packing_budget={budget}"]
+        specs.append({"name": name, "threads": a.threads,
+                      "overrides": _base(a, model, data, tmp / name, 2048, a.steps) + extra + batch})
+    return specs
+
+
+def sweep_specs(a, model: Path, data: dict[int, Path], tmp: Path) -> list[dict]:
+    specs = []
+    for s in a.sweep:
+        for name in SWEEP_MODES:
+            specs.append({"name": f"{name}@{s}", "mode": name, "S": s, "threads": a.threads, "overrides": _base(
+                a, model, data[s], tmp / f"{name}{s}", s, a.sweep_steps) + MODES[name]
+                + ["per_device_train_batch_size=2"]})
+    return specs
+
+
+def mix_stats(model: Path, data: Path) -> dict:
+    from virgo.modeling.family import resolve_chat_template
+    from virgo.modeling.load import load_processor
+    from virgo.train.config import load_config
+    from virgo.train.data import build_dataset
+
+    cfg = load_config(None, [f"train_files={data}", "output_dir=x", "image_max_pixels=3136", "cutoff_len=2048",
+                             "overlong=truncate", f"chat_template={resolve_chat_template('auto', model)}"])
+    ds, _ = build_dataset(cfg, load_processor(model), progress=False)
+    total = sorted(len(s) for s in ds.samples)
+    resp = sorted(len(s) - s.prompt_len for s in ds.samples)
+    return {"n": len(total), "with_image": sum(bool(s.images) for s in ds.samples),
+            "response_mean": statistics.fmean(resp), "response_p90": resp[int(0.9 * len(resp))],
+            "response_max": resp[-1], "sample_mean": statistics.fmean(total), "sample_max": total[-1]}
+
+
+def _range(values: list[float], fmt: str = ",.0f") -> str:
+    return f"{min(values):{fmt}}-{max(values):{fmt}}" if len(values) > 1 else f"{values[0]:{fmt}}"
+
+
+def report(a, stats: dict, budget: int, mix: dict[str, list[dict]], peaks: list[float],
+           sweep: dict[str, list[dict]]) -> dict:
+    peak = max(peaks)
+    print(f"\nmix: {stats['n']} samples ({stats['with_image']} with an image); response tokens mean "
+          f"{stats['response_mean']:.0f}, p90 {stats['response_p90']}, max {stats['response_max']}; sample tokens "
+          f"mean {stats['sample_mean']:.0f}, max {stats['sample_max']}; batch {a.batch} or a budget of {budget} "
+          f"tokens per row; {a.steps} steps; {a.threads} threads; fp32; {a.repeats} interleaved repeat(s)")
+    print(f"fp32 matmul peak: {_range(peaks, ',.1f')} GFLOP/s (using {peak:,.1f}); language-model params "
+          f"{mix['padded'][0]['params']:,}")
+    base = statistics.median(r["tokens_per_s"] for r in mix["block_mask"])
+    print(f"{'configuration':<14}{'tokens/s':>17}{'vs block_mask':>15}{'% peak':>13}{'peak RSS MiB':>15}"
+          f"{'samples/step':>14}{'padding':>9}")
+    summary = {}
+    for name, runs in mix.items():
+        tps = [r["tokens_per_s"] for r in runs]
+        pct = [100 * 6 * r["params"] * r["tokens_per_s"] / (peak * 1e9) for r in runs]
+        pad = 1 - sum(r["real_tokens"] for r in runs) / sum(r["processed_tokens"] for r in runs)
+        rss = max(r["peak_rss_mib"] for r in runs)
+        ratio = statistics.median(tps) / base
+        print(f"{name:<14}{_range(tps):>17}{ratio:>14.2f}x{_range(pct, '.1f'):>13}{rss:>15,.0f}"
+              f"{statistics.fmean(r['samples_per_step'] for r in runs):>14.1f}{pad:>9.1%}")
+        summary[name] = {"tokens_per_s": tps, "pct_peak": pct, "peak_rss_mib": rss, "vs_block_mask": ratio}
+    print(f"\ntime per token (us), two samples of S tokens per row, {a.sweep_steps} steps (first excluded)")
+    print(f"{'S':>6}" + "".join(f"{m:>20}" for m in SWEEP_MODES))
+    per_s = {m: {} for m in SWEEP_MODES}
+    for s in a.sweep:
+        cells = []
+        for m in SWEEP_MODES:
+            us = [r["us_per_token"] for r in sweep[f"{m}@{s}"]]
+            per_s[m][s] = statistics.median(us)
+            cells.append(f"{_range(us, '.0f'):>20}")
+        print(f"{s:>6}" + "".join(cells))
+    lo, hi = min(a.sweep), max(a.sweep)
+    growth = {m: per_s[m][hi] / per_s[m][lo] for m in SWEEP_MODES}
+    print(f"{'S ' + str(hi) + '/' + str(lo):>6}" + "".join(f"{growth[m]:>19.2f}x" for m in SWEEP_MODES))
+    targets = [
+        ("new packing >= 2x the block-mask packing in tokens/s", summary["packed"]["vs_block_mask"] >= 2),
+        (f"time per token within 1.3x from S={lo} to S={hi}", growth["packed"] <= 1.3),
+        (">= 30% of matmul peak", statistics.median(summary["packed"]["pct_peak"]) >= 30),
+        ("peak RSS no higher than the block-mask packing",
+         summary["packed"]["peak_rss_mib"] <= summary["block_mask"]["peak_rss_mib"]),
+    ]
+    print("\ntargets (medians of this run):")
+    for text, ok in targets:
+        print(f"  [{'met' if ok else 'NOT met'}] {text}")
+    return {"mix_stats": stats, "budget": budget, "matmul_gflops": peaks, "mix": summary,
+            "us_per_token": per_s, "growth": growth, "targets": {t: ok for t, ok in targets}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=20, help="optimizer steps per mode")
-    ap.add_argument("--batch", type=int, default=8, help="samples per step")
-    ap.add_argument("--n", type=int, default=160, help="examples in the synthetic dataset")
-    ap.add_argument("--long-frac", type=float, default=0.1, help="fraction of samples 10x longer")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--size", default="xs", help="tiny model size (xs or s)")
-    ap.add_argument("--mode", choices=["padded", "packed"], help=argparse.SUPPRESS)  # internal: one mode
-    ap.add_argument("--model", help=argparse.SUPPRESS)
-    ap.add_argument("--data", help=argparse.SUPPRESS)
-    ap.add_argument("--out", help=argparse.SUPPRESS)
+    full = {"repeats": 3, "steps": 30, "n": 2000, "sweep": list(SWEEP_S), "sweep_steps": 6}
+    quick = {"repeats": 1, "steps": 6, "n": 400, "sweep": [512, 2048], "sweep_steps": 3}
+    ap.add_argument("--repeats", type=int, help=f"interleaved repeats of every configuration ({full['repeats']})")
+    ap.add_argument("--steps", type=int, help=f"optimizer steps per mix configuration ({full['steps']})")
+    ap.add_argument("--batch", type=int, default=8, help="samples per micro-batch (the budget is batch x mean)")
+    ap.add_argument("--n", type=int, help=f"samples in the mix ({full['n']})")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sweep", type=int, nargs="*", help=f"sample lengths S for part 2 {full['sweep']}")
+    ap.add_argument("--sweep-steps", type=int, help=f"steps per length in part 2 ({full['sweep_steps']})")
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--quick", action="store_true", help=f"a smoke run; defaults become {quick}")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.mode:
-        print("RESULT " + json.dumps(run_mode(a)), flush=True)
+    if a.child:
+        spec = json.loads(a.child)
+        result = matmul_peak(spec["threads"]) if spec.get("name") == "matmul" else run_child(spec)
+        print("RESULT " + json.dumps(result), flush=True)
         return
+    for key, value in (quick if a.quick else full).items():
+        if getattr(a, key) is None:
+            setattr(a, key, value)
+    run(a)
 
+
+def run(a) -> None:
+    from virgo.modeling.load import load_processor
     from virgo.modeling.tiny import make_tiny_model
-    from virgo.train.fixture import make_tiny_longthought
 
-    with tempfile.TemporaryDirectory() as tmp:
-        model = make_tiny_model(Path(tmp) / "model", size=a.size)
-        data = make_tiny_longthought(Path(tmp) / "data", n=a.n, image_frac=0.25, long_frac=a.long_frac,
-                                     long_factor=10, seed=0)
-        results = []
-        for mode in ("padded", "packed"):
-            cmd = [sys.executable, __file__, "--mode", mode, "--model", str(model), "--data", str(data),
-                   "--out", str(Path(tmp) / mode), "--steps", str(a.steps), "--batch", str(a.batch),
-                   "--threads", str(a.threads)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-            if proc.returncode != 0 or line is None:
-                sys.exit(f"{mode} run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-            results.append(json.loads(line[len("RESULT "):]))
-
-    print(f"\ntiny-{a.size} model, {a.steps} steps x {a.batch} samples, {a.long_frac:.0%} of samples 10x longer, "
-          f"{a.threads} thread(s)")
-    print(f"{'mode':<8}{'real tok/s':>12}{'real tokens':>13}{'processed':>11}{'padding':>9}{'seconds':>9}"
-          f"{'peak RSS MiB':>14}{'RSS growth':>12}")
-    for r in results:
-        pad = 1 - r["real_tokens"] / r["processed_tokens"]
-        print(f"{r['mode']:<8}{r['real_tokens_per_s']:>12.0f}{r['real_tokens']:>13}{r['processed_tokens']:>11}"
-              f"{pad:>9.1%}{r['seconds']:>9.2f}{r['peak_rss_mib']:>14.0f}{r['rss_growth_mib']:>12.0f}")
-    padded, packed = results
-    assert padded["real_tokens"] == packed["real_tokens"], "both modes must see the same samples"
-    print(f"packed / padded: {packed['real_tokens_per_s'] / padded['real_tokens_per_s']:.2f}x tokens/s, "
-          f"{packed['rss_growth_mib'] / max(padded['rss_growth_mib'], 1e-9):.2f}x RSS growth")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        model = make_tiny_model(tmp / "model", size="xs")
+        tok = load_processor(model).tokenizer
+        data = write_mix(tmp / "mix", tok, a.n, seed=0)
+        stats = mix_stats(model, data)
+        budget = round(a.batch * stats["sample_mean"])
+        fixed = {s: write_fixed(tmp / f"fixed{s}", tok, 2 * a.sweep_steps, s, seed=s) for s in a.sweep}
+        specs = mix_specs(a, model, data, tmp, budget)
+        sweeps = sweep_specs(a, model, fixed, tmp)
+        mix: dict[str, list[dict]] = {s["name"]: [] for s in specs}
+        sweep: dict[str, list[dict]] = {s["name"]: [] for s in sweeps}
+        peaks: list[float] = []
+        for rep in range(a.repeats):
+            peaks.append(spawn({"name": "matmul", "threads": a.threads})["gflops"])
+            for spec in specs + sweeps:
+                print(f"repeat {rep + 1}/{a.repeats}: {spec['name']}", flush=True)
+                (mix if spec in specs else sweep)[spec["name"]].append(spawn(spec))
+        assert len({r["all_real_tokens"] for r in mix["padded"] + mix["block_mask"] + mix["segments_8"]}) == 1, \
+            "padded and packed runs with the same batch must see the same samples"
+        results = report(a, stats, budget, mix, peaks, sweep)
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from virgo.cli import app
 from virgo.data.formats import read_dataset, write_dataset

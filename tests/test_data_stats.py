@@ -7,7 +7,7 @@ import re
 
 from PIL import Image
 from test_thought import REAL_COUNTS  # the parser's pinned counts on the same 500 responses
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from virgo.cli import app
 from virgo.data.formats import read_dataset, write_dataset

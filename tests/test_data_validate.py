@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+from click.testing import CliRunner
 from PIL import Image
-from typer.testing import CliRunner
 
 from virgo.cli import app
 from virgo.data.formats import read_dataset
@@ -169,3 +169,127 @@ def test_image_error_cases(tmp_path):
     assert "not a file" in image_error(str(tmp_path))
     (tmp_path / "empty.png").write_bytes(b"")
     assert "cannot decode" in image_error(str(tmp_path / "empty.png"))
+
+
+# ----------------------------------------------------------------------------- >= 50 kinds of bad record
+
+def _kinds(d):
+    """(raw line, expected message part) for one record of each kind of bad record, images made in ``d``."""
+    Image.new("RGB", (8, 8), "red").save(d / "ok.png")
+    (d / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 8)
+    (d / "empty.png").write_bytes(b"")
+    (d / "a_dir.png").mkdir()
+    (d / "loop_a.png").symlink_to("loop_b.png")
+    (d / "loop_b.png").symlink_to("loop_a.png")
+    good = _good(0)
+
+    def row(error, **kw):
+        return json.dumps({**good, **kw}, ensure_ascii=False).encode(), error
+
+    def raw(text, error):
+        return (text if isinstance(text, bytes) else text.encode()), error
+
+    return [
+        raw('{"id": "t1", "question": "unterminated', "invalid JSON: Unterminated string"),
+        raw('{"id": "t2", "question": "q", "thought": "t", "solution": "s"} trailing', "invalid JSON: Extra data"),
+        raw('{"id": "t3"}{"id": "t4"}', "invalid JSON: Extra data"),
+        raw("{'id': 't5', 'question': 'q'}", "invalid JSON: Expecting property name"),
+        raw('{"id": "t6", "question": "q", "thought": "t", "solution": "s",}', "invalid JSON: Expecting property name"),
+        raw('{id: "t7"}', "invalid JSON: Expecting property name"),
+        raw('{"id": "t8", "question": "q", "thought": "t", "solution": "s", "x": NaN}', "NaN is not a finite number"),
+        raw('{"id": "t9", "question": "q", "thought": "t", "solution": "s", "x": Infinity}', "Infinity is not a"),
+        raw('{"id": "t10", "question": "q", "thought": "t", "solution": "s", "x": -Infinity}', "-Infinity is not"),
+        raw('{"id": "t11", "question": "q", "thought": "t", "solution": "s", "x": 1e400}', "1e400 is not a finite"),
+        raw('{"id": "t12", "question": "\\ud800", "thought": "t", "solution": "s"}',
+            "field 'question': holds a lone surrogate \\ud800"),
+        raw('{"id": "t13", "question": "q", "thought": "t", "solution": "s", "m": {"k": ["\\udfff"]}}',
+            "field 'm.k[0]': holds a lone surrogate"),
+        raw('{"id": "t14", "question": "q", "thought": "t", "solution": "s", "\\udc00": 1}', "an object key holds"),
+        raw(b'{"id": "t15", "question": "caf\xe9", "thought": "t", "solution": "s"}', "not valid UTF-8"),
+        raw(b'{"id": "t16", "question": "\xc0\xaf", "thought": "t", "solution": "s"}', "not valid UTF-8"),
+        raw(b'{"id": "t17", "question": "\xed\xa0\x80", "thought": "t", "solution": "s"}', "not valid UTF-8"),
+        raw('{"id": "t18", "question": "tab\there", "thought": "t", "solution": "s"}', "Invalid control character"),
+        raw(b'{"id": "t19", "question": "nul\x00", "thought": "t", "solution": "s"}', "Invalid control character"),
+        raw("[" * 100_000, "invalid JSON: nested too deeply"),
+        raw('{"id": "t21", "question": "q", "thought": "t", "solution": "s", "x": ' + "[" * 250 + "]" * 250 + "}",
+            "nested deeper than 200 levels"),
+        raw('{"id": "t22", "question": "q", "thought": "t", "solution": "s", "n": ' + "9" * 5000 + "}",
+            "an integer literal longer than 4300 digits"),
+        raw('{"id": "t23", "id": "again", "question": "q", "thought": "t", "solution": "s"}', "appears twice"),
+        raw('["a", "list"]', "expected a JSON object, got list"),
+        raw('"just a string"', "expected a JSON object, got str"),
+        raw("42", "expected a JSON object, got int"),
+        raw("null", "expected a JSON object, got null"),
+        raw('// a comment {"id": "t28"}', "invalid JSON: Expecting value"),
+        raw('{"id": "t29", "question": "bad \\x escape", "thought": "t", "solution": "s"}', "Invalid \\escape"),
+        raw("hello", "invalid JSON: Expecting value"),
+        raw('{"id": "t31", "question": "q", "thought": "t"}', "field 'solution': missing required field"),
+        raw('{"id": "t32", "thought": "t", "solution": "s"}', "field 'question': missing required field"),
+        raw('{"question": "q", "thought": "t", "solution": "s"}', "field 'id': missing required field"),
+        row("field 'images': expected a list, got str", id="t34", images="ok.png"),
+        row("field 'images[0]': expected a string, got int", id="t35", images=[7]),
+        row("field 'domain': expected str | None, got int", id="t36", domain=3),
+        row("field 'id': expected a string, got int", id=37),
+        row("field 'thought': must not be empty", id="t38", thought=""),
+        row("field 'question': must not be empty", id="t39", question=" \t "),
+        row("field 'solution': must not be empty", id="t40", solution=""),
+        row("field 'thought': contains the marker <|begin_of_solution|>", id="t41", thought="a <|begin_of_solution|>"),
+        row("field 'solution': contains the marker <|end_of_thought|>", id="t42", solution="<|end_of_thought|> x"),
+        row("field 'question': contains the marker <|begin_of_thought|>", id="t43", question="<|begin_of_thought|>"),
+        raw(json.dumps({"id": "t44", "question": "q", "response": "<|begin_of_thought|>\n\nhalf"}),
+            "field 'response': has thought markers but is not a complete long thought (truncated)"),
+        row("field 'id': duplicate of line 1 (id 'g0')"),
+        raw('{"name": "what is this"}', "unknown record type"),
+        raw("{}", "unknown record type"),
+        row("field 'images[0]': image not found: ", id="t48", images=["missing.png"]),
+        row("field 'images[0]': not a file (a directory): ", id="t49", images=["a_dir.png"]),
+        row("field 'images[0]': symlink loop: ", id="t50", images=["loop_a.png"]),
+        row("field 'images[0]': cannot decode image", id="t51", images=["corrupt.png"]),
+        row("field 'images[0]': cannot decode image", id="t52", images=["empty.png"]),
+        row("field 'images[0]': not a local file", id="t53", images=["https://example.com/x.png"]),
+        row("field 'images[0]': not a local file", id="t54", images=["data:image/png;base64,AAAA"]),
+        row("field 'images[0]': not a usable path (it holds a NUL character)", id="t55", images=["a\x00b.png"]),
+        row("field 'images[0]': image not found (a parent is not a directory)", id="t56", images=["ok.png/x.png"]),
+        row("field 'thought': expected a string, got null", id="t57", thought=None),
+        row("field 'source': expected str | None, got list", id="t58", source=["a"]),
+        row("field 'answer': expected str | None, got int", id="t59", answer=5),
+        raw('{"id": "t60", "sample": 0, "text": "t", "finish_reason": "eos"}', "field 'finish_reason': must be one"),
+        raw('{"id": "t61", "sample": -1, "text": "t", "finish_reason": "stop"}', "field 'sample': must be >= 0"),
+        raw('{"id": "t62", "sample": 0, "verdict": "right", "extracted": null, "graded_by": "x"}',
+            "field 'verdict': must be one of"),
+        raw('{"id": "t63", "question": "q", "answer": "1", "choices": "A or B"}',
+            "field 'choices': expected list[str] | None, got str"),
+    ]
+
+
+def test_fifty_kinds_of_bad_record_one_line_each_every_good_record_kept(tmp_path):
+    """Issue 18: >= 50 kinds of bad record, mixed with good ones under every line ending and a BOM."""
+    kinds = _kinds(tmp_path)
+    assert len(kinds) >= 60
+    lines: list[bytes] = [b"\xef\xbb\xbf" + json.dumps(_good(0, images=["ok.png"])).encode()]
+    expected: dict[int, str] = {}
+    good_ids = ["g0"]
+    for k, (line, error) in enumerate(kinds, start=1):
+        lines.append(line)
+        expected[len(lines)] = error
+        lines.append(json.dumps(_good(k, source="mixed")).encode())  # a good record after every bad one
+        good_ids.append(f"g{k}")
+    endings = [b"\n", b"\r\n", b"\r"]
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b"".join(line + endings[i % 3] for i, line in enumerate(lines)))
+    out, rejects = tmp_path / "good.jsonl", tmp_path / "rejects.jsonl"
+
+    r = CliRunner().invoke(app, ["data", "validate", str(path), "--out", str(out), "--rejects", str(rejects),
+                                 "--no-progress"])
+    assert r.exit_code == 1, r.output[-3000:]
+    printed = [x for x in r.output.splitlines() if re.match(rf"{re.escape(str(path))}:\d+: ", x)]
+    assert len(printed) == len(expected)  # exactly one line per bad record
+    for text, (lineno, want) in zip(printed, sorted(expected.items())):
+        assert text.startswith(f"{path}:{lineno}: "), (text, lineno)
+        assert want in text, (want, text)
+    assert f"{len(lines)} record(s): {len(good_ids)} good, {len(expected)} bad" in r.output
+
+    _, kept = read_dataset(out)
+    assert kept.errors == [] and [g.id for g in kept.records] == good_ids  # every good record, in order
+    assert kept.records[0].images == [str((tmp_path / "ok.png").resolve())]
+    assert rejects.read_bytes() == b"".join(lines[k - 1] + b"\n" for k in sorted(expected))

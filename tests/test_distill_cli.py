@@ -9,7 +9,7 @@ import math
 import shutil
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from virgo.cli import app
 from virgo.records import Generation, Problem, read_records, write_records
@@ -124,7 +124,7 @@ def test_distilled_dataset_trains(made, tmp_path, tiny_model_dir):
     assert len(rows) == 7 and ["red.png"] in [r["images"] for r in rows]  # images relative to the dataset
     cfg = TrainConfig(model_name_or_path=str(tiny_model_dir), train_files=[str(dataset)],
                       output_dir=str(tmp_path / "sft"), max_steps=2, per_device_train_batch_size=2,
-                      image_max_pixels=3136, cutoff_len=1024, save_strategy="no", logging_steps=1, torch_threads=1)
+                      image_max_pixels=3136, max_length=1024, save_strategy="no", logging_steps=1, torch_threads=1)
     model_dir = train(cfg)
     assert (model_dir / "model.safetensors").is_file()
     info = json.loads((model_dir / "run_info.json").read_text())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+from virgo.distill.config import BandConfig, DistillConfig
 from virgo.distill.pipeline import DistillPaths, distill
 from virgo.distill.rollout import grade_rollouts
+from virgo.grade.config import GradeConfig
 from virgo.records import Generation, Grade, LongThoughtExample, Problem, read_records, write_records
 from virgo.thought import BEGIN_THOUGHT, render_response
 
@@ -56,13 +58,19 @@ def test_grades_are_real_and_cached_per_rollout(tmp_path):
     assert len(on_disk) == len(gens) and len({g.key for g in on_disk}) == len(gens)
 
 
+def _filter_only(out, tmp_path, **bands):
+    """`virgo distill --filter-only` on the rollouts in ``out``, the base's greedy answers in base.jsonl."""
+    return DistillConfig(problems=str(tmp_path / "problems.jsonl"), out=str(out), filter_only=True,
+                         base_greedy=str(tmp_path / "base.jsonl"), bands=BandConfig(**bands),
+                         grade=GradeConfig(workers=0), progress=False)
+
+
 def test_filter_only_run_writes_bands_dataset_and_stats(tmp_path):
     problems, gens, base = make(tmp_path)
     out = tmp_path / "run" / "rollouts.jsonl"
     write_records(out, gens)
     write_records(tmp_path / "base.jsonl", base)
-    res = distill(problems, None, out, None, rollouts=False, base_greedy=tmp_path / "base.jsonl",
-                  band="medium,hard", grade_workers=0, progress=False)
+    res = distill(problems, _filter_only(out, tmp_path, band="medium,hard"))
     paths: DistillPaths = res["paths"]
     stats = json.loads(paths.stats.read_text())
     assert stats["bands"] == {"easy": 1, "medium": 1, "hard": 1, "unused": 1}
@@ -75,6 +83,5 @@ def test_filter_only_run_writes_bands_dataset_and_stats(tmp_path):
     assert not raw["images"][0].startswith("/")
     assert data[0].images == problems[0].images and data[0].source == "m0-teacher"
     # The random band ignores the base filter: with every solved problem drawn, the easy one is in.
-    res = distill(problems, None, out, None, rollouts=False, base_greedy=tmp_path / "base.jsonl", band="random",
-                  random_size=10, grade_workers=0, progress=False)
+    res = distill(problems, _filter_only(out, tmp_path, band="random", random_size=10))
     assert sorted(e.id for e in res["examples"]) == ["angle", "area", "count", "tri"]

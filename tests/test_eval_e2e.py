@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from PIL import Image
-from typer.testing import CliRunner
 
 from virgo.cli import app
 from virgo.records import Generation, Problem, read_records, write_records
@@ -158,7 +159,7 @@ class _Captioner(BaseHTTPRequestHandler):
     """A stand-in OpenAI-compatible server that captions every image the same way and keeps the requests."""
 
     protocol_version = "HTTP/1.1"
-    requests: list[dict] = []
+    requests: ClassVar[list[dict]] = []
 
     def log_message(self, *a):
         pass
@@ -212,7 +213,7 @@ def test_every_restart_is_a_manifest_session(bench, tiny_model_dir, tmp_path, mo
     assert [s["kind"] for s in first["sessions"]] == ["eval"] and first["sessions"][0]["git"] == first["git"]
 
     # The code changed between the start and the resume (another commit): the resume records it.
-    import virgo.eval.manifest as manifest
+    from virgo.eval import manifest
 
     monkeypatch.setattr(manifest, "git_commit", lambda start=None: {"commit": "f" * 40, "dirty": False})
     _eval(*args)

@@ -35,7 +35,7 @@ def test_issue_interface_command(tiny_model_dir, official_layout, tmp_path):
     cmd = [sys.executable, "-m", "virgo", "eval", "--model", str(tiny_model_dir), "--benchmark", "mathvision",
            "--data-dir", str(official_layout), "--split", "test", "--limit", "200", "--seed", "7",
            "--max-new-tokens", "16", "--out", str(run)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     for name in RUN_FILES:
         assert (run / name).is_file(), name

@@ -17,7 +17,7 @@ import ast
 import dataclasses
 import json
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pytest
@@ -29,9 +29,13 @@ from virgo.grade.norm import split_answers
 from virgo.records import Problem
 
 CASES = Path(__file__).parent / "data" / "grade_cases"
-TABLES = ("mathvision", "mathverse", "olympiadbench", "mmmu", "math500")
+TABLES = ("mathvision", "mathverse", "olympiadbench", "mmmu", "math500", "physics", "mathvista", "wemath",
+          "logicvista", "dynamath")
 PROFILE = {"mathvision": "mathvision", "mathverse": "mathverse", "olympiadbench": "olympiadbench", "mmmu": "mmmu",
-           "math500": "default"}
+           "math500": "default", "physics": "olympiadbench", "mathvista": "mathvista", "wemath": "wemath",
+           "logicvista": "logicvista", "dynamath": "dynamath"}
+# Where each table's items come from ("physics" rows are OlympiadBench physics items, written for issue 17).
+SOURCE = {"physics": "olympiadbench"}
 LETTERS = "ABCDEFGHIJ"
 LONG_THOUGHT = "long_thought/Sky-T1-math-correct-5K-27B__math500.jsonl"
 
@@ -124,10 +128,53 @@ def _math500(data: Path) -> dict[str, Problem]:
     return out
 
 
-@lru_cache(maxsize=None)
+def _mathvista(data: Path) -> dict[str, Problem]:
+    """MathVista testmini: a multiple-choice gold is the option's text; a float carries its precision."""
+    out = {}
+    for pid, r in json.loads((data / "mathvista/data/testmini.json").read_text(encoding="utf-8")).items():
+        mc = r["question_type"] == "multi_choice"
+        meta = {"question_type": r["question_type"], "precision": r.get("precision"), "unit": r.get("unit") or None}
+        out[pid] = Problem(id=pid, question=r["question"], answer=str(r["answer"]), choices=r["choices"] if mc else None,
+                           answer_type="multiple_choice" if mc else r["answer_type"], meta=meta)
+    return out
+
+
+def _wemath(data: Path) -> dict[str, Problem]:
+    """We-Math testmini: options written "A. 3, 5, 4; B. ..." in one field; the gold is a letter."""
+    out = {}
+    for r in json.loads((data / "wemath/data/testmini.json").read_text(encoding="utf-8")):
+        options = [re.sub(r"^\s*[A-H]\s*[.:]\s*", "", o).strip() for o in r["option"].split(";") if o.strip()]
+        out[r["ID"]] = Problem(id=r["ID"], question=r["question"], answer=r["answer"], choices=options,
+                               answer_type="multiple_choice", meta={"question_type": "multiple-choice"})
+    return out
+
+
+def _logicvista(data: Path) -> dict[str, Problem]:
+    """LogicVista: letter golds; the options are in the question text or the image."""
+    out = {}
+    for pid, r in json.loads((data / "logicvista/data/dataset.json").read_text(encoding="utf-8")).items():
+        out[pid] = Problem(id=pid, question=r["question"], answer=r["answer"], answer_type="multiple_choice",
+                           meta={"question_type": "multiple-choice"})
+    return out
+
+
+def _dynamath(data: Path) -> dict[str, Problem]:
+    """DynaMath seed questions: float, multiple choice (a letter) or text golds."""
+    out = {}
+    for pid, r in json.loads((data / "dynamath/dataset/dataset.json").read_text(encoding="utf-8")).items():
+        mc = r["answer_type"] == "multiple choice"
+        out[pid] = Problem(id=pid, question=r["question"], answer=str(r["answer"]),
+                           answer_type="multiple_choice" if mc else r["answer_type"],
+                           meta={"question_type": "multiple-choice" if mc else "free-form"})
+    return out
+
+
+@cache
 def problems(benchmark: str, data: str) -> dict[str, Problem]:
+    benchmark = SOURCE.get(benchmark, benchmark)
     return {"mathvision": _mathvision, "mathverse": _mathverse, "olympiadbench": _olympiadbench, "mmmu": _mmmu,
-            "math500": _math500}[benchmark](Path(data))
+            "math500": _math500, "mathvista": _mathvista, "wemath": _wemath, "logicvista": _logicvista,
+            "dynamath": _dynamath}[benchmark](Path(data))
 
 
 @lru_cache(maxsize=1)
@@ -157,6 +204,8 @@ def test_case_table(shared_data, benchmark, row):
     assert problem.answer == row["gold"], "the table's gold answer must be the data's"
     if "meta" in row:  # a copy: the loaded items are shared between rows
         problem = dataclasses.replace(problem, meta={**problem.meta, **row["meta"]})
+    if "prediction_lines" in row:  # a long response, stored one line per list entry for readability
+        row = {**row, "prediction": "\n".join(row["prediction_lines"])}
     if row.get("prediction_from") == "long_thought":
         text = long_thought_responses(str(shared_data))[row["item"]]
     else:

@@ -65,7 +65,8 @@ def test_virgo_grade_end_to_end(run_files):
     # Line 7's text has bytes that are not UTF-8: it is graded (with U+FFFD for them), so n counts it.
     assert [(g.id, g.sample, g.verdict) for g in grades] == \
         [(pid, i, v) for i, (pid, _, _, v) in enumerate(RESPONSES)] + [("6", 90, "no_answer")]
-    assert [g.sample for g in grades if g.extra.get("invalid_utf8")] == [90]
+    # Sample 5 holds lone surrogates (not Unicode): read with U+FFFD for them and flagged like bad UTF-8.
+    assert [g.sample for g in grades if g.extra.get("invalid_utf8")] == [5, 90]
     raw = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert all({"id", "sample", "verdict", "extracted", "graded_by", "extracted_by", "gold"} <= set(r) for r in raw)
     assert [(r["extracted"], r["graded_by"]) for r in raw[:2]] == [("D", "mc_letter"), ("B", "mc_letter")]

@@ -19,13 +19,27 @@ THOUGHT = "6 * 7: six sevens. 7 + 7 + 7 + 7 + 7 + 7 = 42. Wait, let me double-ch
 
 @pytest.mark.parametrize(("text", "finish_reason", "verdict", "graded_by"), [
     (render_response(THOUGHT, r"So the product is \boxed{42}."), "stop", "correct", "exact"),
-    (render_response(THOUGHT, r"So the product is \boxed{43}."), "stop", "wrong", "math_verify"),
+    (render_response(THOUGHT, r"So the product is \boxed{43}."), "stop", "wrong", "numeric"),
     (render_response(THOUGHT, "I could not settle on a value."), "stop", "no_answer", "extraction"),
     # The thought never closed: nothing inside an unfinished thought is graded, even a box.
     ("<|begin_of_thought|>\n\n" + THOUGHT + r" So \boxed{42}", "stop", "truncated", "status"),
-    # The solution never closed.
+    # The solution never closed, but the model stopped on its own after a closed box: graded (the evidence).
     ("<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>" + r"\boxed{42}",
+     "stop", "correct", "exact"),
+    # The solution never closed and holds no closed box: truncated.
+    ("<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>So the product is 42",
      "stop", "truncated", "status"),
+    # A box that never closes is never credited, even after a normal stop.
+    (render_response(THOUGHT, r"So the product is \boxed{4"), "stop", "truncated", "status"),
+    (r"The product is \boxed{42} or, better, \boxed{4", "stop", "truncated", "status"),
+    # <think>...</think> (DeepSeek-R1 / Qwen3): a box inside the closed thought is not an answer.
+    (r"<think>6 * 7 = \boxed{42}</think>", "stop", "no_answer", "extraction"),
+    (r"<think>6 * 7 = \boxed{42}</think>So the product is \boxed{42}.", "stop", "correct", "exact"),
+    (r"6 * 7 = \boxed{41}? No.</think>The product is \boxed{42}.", "stop", "correct", "exact"),  # pre-filled <think>
+    (r"<think>6 * 7 = \boxed{42} and so", "stop", "truncated", "status"),
+    # Markers repeated (malformed): still nothing from inside a closed thought.
+    (("<|begin_of_thought|>6 * 7 = \\boxed{42}<|end_of_thought|><|begin_of_thought|>hmm<|end_of_thought|>"
+      "<|begin_of_solution|>I could not decide.<|end_of_solution|>"), "stop", "no_answer", "extraction"),
     # Stopped at the token limit (the issue's contract): truncated whatever the text holds, a final answer too.
     ("<|begin_of_thought|>\n\n" + THOUGHT, "length", "truncated", "finish_reason"),
     ("<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>So the product",
@@ -53,20 +67,49 @@ def test_truncated_grades_keep_the_stated_answer_for_audits():
     assert (boxed.verdict, boxed.extracted, boxed.extracted_by) == ("truncated", "42", "boxed")
     prose = grade_text(P, "Six sevens... 6 * 7 = 42. So the product is 42.", finish_reason="length")
     assert (prose.verdict, prose.extracted, prose.extracted_by) == ("truncated", None, None)
-    unclosed = "<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>" + r"\boxed{41}"
+    unclosed = "<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>" + \
+        "The answer is 41. But wait, let me"
     g = grade_text(P, unclosed)
     assert (g.verdict, g.graded_by, g.extracted) == ("truncated", "status", "41")
     # Inside a thought that never closed nothing is extracted, not even for the audit.
     assert grade_text(P, "<|begin_of_thought|>\n\n" + r"\boxed{42}", finish_reason="length").extracted is None
 
 
-def test_unclosed_solution_can_be_graded_when_the_model_stopped_on_its_own():
-    text = "<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>" + r"\boxed{42}"
-    lenient = get_profile("default", unclosed_solution="grade")
-    assert grade_text(P, text, profile=lenient).verdict == "correct"
-    assert grade_text(P, text, profile=lenient, finish_reason="length").verdict == "truncated"
+def test_unclosed_solution_policies():
+    head = "<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>"
+    boxed, stated = head + r"\boxed{42}", head + "The answer is 42."
+    strict, lenient = get_profile("default", unclosed_solution="truncated"), get_profile("default", unclosed_solution="grade")
+    # "evidence" (the default): a closed box after the thought, after a normal stop.
+    assert [grade_text(P, t).verdict for t in (boxed, stated)] == ["correct", "truncated"]
+    assert [grade_text(P, t, profile=lenient).verdict for t in (boxed, stated)] == ["correct", "correct"]
+    assert [grade_text(P, t, profile=strict).verdict for t in (boxed, stated)] == ["truncated", "truncated"]
+    for prof in ("default", strict, lenient):
+        assert grade_text(P, boxed, profile=prof, finish_reason="length").verdict == "truncated"
     with pytest.raises(ValueError, match="unclosed_solution"):
         get_profile("default", unclosed_solution="sometimes")
+
+
+def test_thought_answers_only_when_the_profile_allows_and_no_solution_follows():
+    only_thought = r"<think>6 * 7 = 42, so the answer is \boxed{42}</think>"
+    allow = get_profile("default", thought_answers=True)
+    assert grade_text(P, only_thought).verdict == "no_answer"
+    assert grade_text(P, only_thought, profile=allow).verdict == "correct"
+    # A solution part follows: the thought's box never counts, whatever the profile.
+    assert grade_text(P, only_thought + "I am not sure.", profile=allow).verdict == "no_answer"
+    virgo = render_response(r"So \boxed{42}", "")
+    assert grade_text(P, virgo, profile=allow).verdict == "no_answer"  # an (empty) solution section is a solution part
+
+
+def test_configured_thought_markers():
+    from virgo.grade import GradeConfig
+
+    text = r"<reasoning>6 * 7 = 42, so \boxed{42}.</reasoning>Hmm, I cannot decide."
+    assert grade_text(P, text).verdict == "correct"  # markers it does not know: the whole text is the answer
+    prof = GradeConfig(thought_markers=["<reasoning>...</reasoning>"]).profile_obj()
+    assert grade_text(P, text, profile=prof).verdict == "no_answer"
+    assert grade_text(P, text + r" It is \boxed{42}.", profile=prof).verdict == "correct"
+    with pytest.raises(ValueError, match="thought markers"):
+        GradeConfig(thought_markers=["<reasoning>"]).profile_obj()
 
 
 def test_sample_and_stored_answer():
@@ -110,7 +153,8 @@ def test_thought_is_stripped_before_extraction():
 
 
 def test_profiles_exist():
-    assert set(PROFILES) == {"default", "mathvision", "mathverse", "olympiadbench", "mmmu"}
+    assert set(PROFILES) == {"default", "mathvision", "mathverse", "olympiadbench", "mmmu", "mathvista", "wemath",
+                             "logicvista", "dynamath", "scibench"}
     with pytest.raises(ValueError, match="unknown grading profile"):
         get_profile("gsm8k")
 

@@ -144,3 +144,18 @@ def test_taking_back_a_multi_token_end_marker_is_exact(tiny_model, req):
     assert taken_back.waits == 1 and x not in taken_back.token_ids[5:6]
     assert taken_back.token_ids == direct.token_ids
     assert "".join(pieces) == taken_back.text  # the taken-back token was held back, never streamed
+
+
+def test_the_points_where_forcing_and_the_budget_acted_are_recorded_exactly(tiny_model, req):
+    """Each "Wait" and the forced close are located by character offset in the text (what `virgo view` marks)."""
+    tok = tiny_model[1].tokenizer
+    out = run(tiny_model, req, Script(tok, every=6), max_new_tokens=40, force_wait=5, thinking_budget=9)
+    kinds = [m["kind"] for m in out.interventions]
+    assert kinds == ["wait", "budget"]
+    wait, close = (m["offset"] for m in out.interventions)
+    assert out.text[wait:].startswith("Wait")
+    assert out.text[close:].startswith(f"{END_THOUGHT}\n\n{BEGIN_SOLUTION}")
+    forced = run(tiny_model, req, Script(tok, every=6), max_new_tokens=40, force_wait=2)
+    offsets = [m["offset"] for m in forced.interventions]
+    assert len(offsets) == forced.waits == 2 and all(forced.text[o:].startswith("Wait") for o in offsets)
+    assert run(tiny_model, req, Script(tok, every=6), max_new_tokens=40).interventions == []

@@ -3,6 +3,7 @@ subprocess), `virgo chat` streams the thought and the answer apart, clear errors
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -12,9 +13,10 @@ import sys
 import threading
 import time
 
+import yaml
+from click.testing import CliRunner
 from PIL import Image
 from rich.console import Console
-from typer.testing import CliRunner
 
 from virgo.cli import app
 from virgo.infer import GenerateConfig, make_backend, run_generate
@@ -141,7 +143,14 @@ def test_serve_command_answers_over_http(tiny_model_dir):
         proc.wait(timeout=30)
 
 
-def test_paper_decoding_defaults_of_the_config_and_of_generate_and_serve(tmp_path, monkeypatch):
+def _effective(args):
+    """The config a command would run with (``--print-config``), parsed."""
+    r = CliRunner().invoke(app, [*args, "--print-config"])
+    assert r.exit_code == 0, r.output
+    return yaml.safe_load(r.output)
+
+
+def test_paper_decoding_defaults_of_the_config_and_of_generate_and_serve(tmp_path):
     """Greedy, repetition penalty 1.05, up to 8,192 new tokens, the think-boxed prompt (paper, section 4.1)."""
     paper = GenerateConfig()
     assert (paper.greedy, paper.temperature, paper.top_p, paper.repetition_penalty, paper.max_new_tokens,
@@ -149,32 +158,23 @@ def test_paper_decoding_defaults_of_the_config_and_of_generate_and_serve(tmp_pat
         (True, 0.0, 1.0, 1.05, 8192, "think-boxed", 1, None, 0)
     assert load_prompt(paper.prompt).startswith("Please first think deeply about the question, and then put the "
                                                 "final answer in \\boxed{}.")
-    seen = {}
-    monkeypatch.setattr("virgo.infer.runner.run_generate",
-                        lambda model, items, out, cfg, **kw: seen.update(generate=cfg, kw=kw) or {})
-    monkeypatch.setattr("virgo.infer.server.serve", lambda model, **kw: seen.update(serve=kw["cfg"]))
-    r = CliRunner().invoke(app, ["generate", "--model", "m", "--problems", str(make_problems(tmp_path, 1)),
-                                 "--out", str(tmp_path / "g.jsonl")])
-    assert r.exit_code == 0, r.output
-    assert seen["generate"] == paper and (seen["kw"]["timeout"], seen["kw"]["max_retries"]) == (600.0, 5)
-    r = CliRunner().invoke(app, ["serve", "--model", "m"])
-    assert r.exit_code == 0, r.output
-    assert seen["serve"] == paper  # what a request that sets nothing gets
-    r = CliRunner().invoke(app, ["serve", "--model", "m", "--force-wait", "2", "--thinking-budget", "512"])
-    assert (seen["serve"].force_wait, seen["serve"].thinking_budget) == (2, 512)  # server-wide defaults
+    as_dict = dataclasses.asdict(paper)
+    gen = _effective(["generate", "--model", "m", "--problems", str(make_problems(tmp_path, 1)),
+                      "--out", str(tmp_path / "g.jsonl")])
+    assert gen["generate"] == as_dict
+    assert (gen["engine"]["client"]["timeout"], gen["engine"]["client"]["max_retries"]) == (600.0, 5)
+    assert _effective(["serve", "--model", "m"])["generate"] == as_dict  # what a request that sets nothing gets
+    served = _effective(["serve", "--model", "m", "--force-wait", "2", "--thinking-budget", "512"])["generate"]
+    assert (served["force_wait"], served["thinking_budget"]) == (2, 512)  # server-wide defaults
 
 
-def test_chat_defaults_are_interactive_and_say_so(monkeypatch):
-    seen = {}
-    monkeypatch.setattr("virgo.infer.chat.chat", lambda model, question, cfg, **kw: seen.update(cfg=cfg))
-    r = CliRunner().invoke(app, ["chat", "--model", "m", "Hi"])
-    assert r.exit_code == 0, r.output
-    cfg = seen["cfg"]
-    assert (cfg.max_new_tokens, cfg.prompt) == (CHAT_MAX_NEW_TOKENS, CHAT_PROMPT) == (2048, "plain")
-    assert (cfg.greedy, cfg.repetition_penalty) == (True, GenerateConfig().repetition_penalty)  # as the paper
-    text = " ".join(CliRunner().invoke(app, ["chat", "--help"]).output.replace("\u2502", " ").split())
+def test_chat_defaults_are_interactive_and_say_so():
+    cfg = _effective(["chat", "--model", "m", "Hi"])["generate"]
+    assert (cfg["max_new_tokens"], cfg["prompt"]) == (CHAT_MAX_NEW_TOKENS, CHAT_PROMPT) == (2048, "plain")
+    assert (cfg["temperature"], cfg["repetition_penalty"]) == (0.0, GenerateConfig().repetition_penalty)  # as the paper
+    text = " ".join(CliRunner().invoke(app, ["chat", "--help"]).output.split())
     assert "on purpose not the paper's" in text and "--max-new-tokens 8192 --prompt think-boxed" in text
-    assert "the paper's: 8192" in text and "the paper's: think-boxed" in text
+    assert "[default: 2048]" in text and "[default: plain]" in text
 
 
 def test_generate_cli_records_the_thinking_budget(tiny_model_dir, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import io
 import socket
 import threading
@@ -22,7 +23,7 @@ from PIL import Image
 from virgo.infer import GenerateConfig, GenRequest, make_backend, run_generate, sample_seed
 from virgo.infer.backends.openai_backend import to_openai_messages
 from virgo.infer.budget import WAIT_TEXT
-from virgo.infer.server import create_app, parse_chat_request
+from virgo.infer.server import ChatCompletionRequest, ServeConfig, create_app, to_params
 from virgo.prompts import build_messages
 from virgo.records import Generation, Problem, read_records
 from virgo.thought import BEGIN_SOLUTION, BEGIN_THOUGHT, END_SOLUTION, END_THOUGHT, Status, parse_response
@@ -70,15 +71,11 @@ def local(tiny_model):
     return make_backend("transformers", model=tiny_model, logits_processors=[script])
 
 
-@pytest.fixture(scope="module")
-def server(tiny_model, local, tmp_path_factory):
+@contextlib.contextmanager
+def running(app):
+    """``app`` served by uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
     import uvicorn
 
-    root = tmp_path_factory.mktemp("images")
-    Image.new("RGB", (40, 40), (200, 30, 30)).save(root / "red.png")
-    app = create_app(None, backend=local, model_name="tiny", api_key=KEY, image_root=root,
-                     cfg=GenerateConfig(max_new_tokens=20), max_body_bytes=1_000_000, max_image_pixels=300 * 300,
-                     batch_wait=0.05)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
@@ -88,11 +85,23 @@ def server(tiny_model, local, tmp_path_factory):
     while not srv.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    yield {"url": url, "base_url": url + "/v1", "root": root, "app": app}
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model, local, tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(root / "red.png")
+    cfg = ServeConfig(model="tiny", api_key=KEY, image_root=str(root), generate=GenerateConfig(max_new_tokens=20),
+                      max_body_mb=1.0, max_image_pixels=300 * 300, batch_wait=0.05)
+    app = create_app(cfg, backend=local)
+    with running(app) as url:
+        yield {"url": url, "base_url": url + "/v1", "root": root, "app": app}
 
 
 @pytest.fixture(scope="module")
@@ -184,10 +193,15 @@ def test_force_wait_through_the_server_extends_the_thought(client):
 def test_server_wide_force_wait_default_applies_to_requests_without_one():
     base = GenerateConfig(force_wait=2, thinking_budget=50)  # `virgo serve --force-wait 2 --thinking-budget 50`
     messages = [{"role": "user", "content": "Hi"}]
-    default = parse_chat_request({"messages": messages}, base, None, 1000).cfg
+
+    def settings(**body):
+        return to_params(ChatCompletionRequest.model_validate({"model": "m", "messages": messages, **body}), base,
+                         None, 1000).cfg
+
+    default = settings()
     assert (default.force_wait, default.thinking_budget) == (2, 50)
-    own = parse_chat_request({"messages": messages, "force_wait": 0}, base, None, 1000).cfg
-    assert own.force_wait == 0
+    own = settings(force_wait=0, thinking_budget=0)
+    assert (own.force_wait, own.thinking_budget) == (0, 0)  # 0 is a setting, not "use the default"
 
 
 def test_openai_backend_records_the_seed_it_sent(server, client, tmp_path):
@@ -228,11 +242,11 @@ def test_oversized_image_and_body_are_rejected(client, server):
 
 def test_twenty_concurrent_requests_are_all_answered_in_batches(client, server):
     worker = server["app"].state.worker
-    before = len(worker.batches)
+    before = worker.stats["batches"]
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
         results = list(pool.map(lambda i: ask(client, f"What is {i} + {i}?", max_tokens=8), range(20)))
     assert len(results) == 20 and all(r.choices[0].finish_reason == "length" for r in results)
-    sizes = worker.batches[before:]
+    sizes = list(worker.recent_batches)[-int(worker.stats["batches"] - before):]
     assert sum(sizes) == 20 and max(sizes) > 1
 
 

@@ -6,8 +6,17 @@ import json
 
 import pytest
 
-from virgo.records import (AppendWriter, Generation, Grade, LongThoughtExample, Problem, RecordError, done_keys,
-                           read_records, write_records)
+from virgo.records import (
+    AppendWriter,
+    Generation,
+    Grade,
+    LongThoughtExample,
+    Problem,
+    RecordError,
+    done_keys,
+    read_records,
+    write_records,
+)
 
 
 def test_problem_round_trip_keeps_unknown_fields(tmp_path):
@@ -15,6 +24,8 @@ def test_problem_round_trip_keeps_unknown_fields(tmp_path):
            "answer_type": "numeric", "meta": {"level": 1}, "custom": [1, 2]}
     f = tmp_path / "p.jsonl"
     f.write_text(json.dumps(src) + "\n")
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "a.png").write_bytes(b"png")  # the reader checks that a local image is a readable file
     (p,) = read_records(f, Problem)
     assert p.extra == {"custom": [1, 2]}
     assert p.images == [str((tmp_path / "img" / "a.png").resolve())]  # relative to the file naming it

@@ -7,9 +7,23 @@ from collections import Counter
 
 import pytest
 
-from virgo.boxed import boxed_contents, last_boxed
-from virgo.thought import (BEGIN_SOLUTION, BEGIN_THOUGHT, END_SOLUTION, END_THOUGHT, Status, parse_response,
-                           render_response, split_response, strip_thought)
+from virgo.boxed import boxed_contents, last_boxed, scan_boxes, unclosed_box
+from virgo.thought import (
+    BEGIN_SOLUTION,
+    BEGIN_THOUGHT,
+    END_SOLUTION,
+    END_THOUGHT,
+    FORMATS,
+    THINK,
+    VIRGO,
+    Status,
+    ThoughtFormat,
+    answer_text,
+    parse_response,
+    render_response,
+    split_response,
+    strip_thought,
+)
 
 
 def test_render_parse_round_trip():
@@ -75,6 +89,53 @@ def test_boxed_nested_and_hostile():
     assert last_boxed("\\boxed{1} \\boxed{unclosed") == "1"
     deep = "\\boxed{" + "{" * 10000 + "x" + "}" * 10000 + "}"
     assert last_boxed(deep) == "{" * 10000 + "x" + "}" * 10000
+
+
+def test_unclosed_boxes_are_found():
+    assert unclosed_box("so \\boxed{12") and unclosed_box("\\boxed{1} then \\boxed{\\frac{1}{2}")
+    assert not unclosed_box("\\boxed{1} and \\boxed{\\{2\\}}")
+    spans, start = scan_boxes("a \\boxed{1} b \\boxed{2")
+    assert len(spans) == 1 and start == 14  # where the unclosed "\\boxed" starts
+
+
+# --- <think>...</think> and configured markers ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "status", "thought", "solution"), [
+    ("<think>\nLet me see.\n</think>\n\nThe answer is 4.", Status.COMPLETE, "Let me see.", "The answer is 4."),
+    ("<think>Let me see.</think>", Status.NO_SOLUTION, "Let me see.", None),
+    ("Let me see.</think>The answer is 4.", Status.COMPLETE, "Let me see.", "The answer is 4."),  # pre-filled <think>
+    ("<think>Let me see, maybe 4", Status.TRUNCATED, "Let me see, maybe 4", None),
+    ("<think>a</think>So far 3.<think>b", Status.TRUNCATED, "b", None),  # a second thought that never closed
+    ("<think>a</think>x<think>b</think>The answer is 4.", Status.COMPLETE, "a</think>x<think>b", "The answer is 4."),
+])
+def test_think_format(text, status, thought, solution):
+    p = parse_response(text, FORMATS)
+    assert (p.status, p.thought, p.solution, p.format) == (status, thought, solution, "think")
+
+
+def test_think_markers_only_when_asked():
+    text = "<think>\\boxed{3}</think>So \\boxed{4}"
+    assert parse_response(text).status is Status.PLAIN  # the Virgo-only default every data tool relies on
+    assert strip_thought(text) == text
+    assert strip_thought(text, FORMATS) == "So \\boxed{4}"
+    assert parse_response(text, FORMATS).boxed == "4"
+    # Virgo markers win when both occur (a <think> inside a Virgo thought is just text).
+    virgo = render_response("<think>x</think> \\boxed{3}", "\\boxed{4}")
+    p = parse_response(virgo, FORMATS)
+    assert (p.format, p.solution) == ("virgo", "\\boxed{4}")
+
+
+def test_configured_markers():
+    fmt = ThoughtFormat.parse("<reasoning>...</reasoning>")
+    assert (fmt.begin_thought, fmt.end_thought) == ("<reasoning>", "</reasoning>")
+    assert ThoughtFormat.parse("<r> </r>") == ThoughtFormat("custom:<r>", "<r>", "</r>")
+    assert ThoughtFormat.parse("<r>…</r>").end_thought == "</r>"
+    for bad in ("<reasoning>", "a ... a", "x y z"):
+        with pytest.raises(ValueError, match="thought markers"):
+            ThoughtFormat.parse(bad)
+    p = parse_response("<reasoning>hmm</reasoning> 42", (VIRGO, THINK, fmt))
+    assert (p.status, p.solution) == (Status.COMPLETE, "42")
+    assert answer_text(parse_response("<reasoning>hmm", (fmt,)), "<reasoning>hmm") == ""
 
 
 # Counts on the 500 real Sky-T1 responses (shared/data/long_thought), each class checked by hand on samples:

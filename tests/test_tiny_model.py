@@ -1,4 +1,5 @@
-"""The tiny-model factory: a real Qwen2-VL checkpoint directory that trains and generates with an image."""
+"""The tiny-model factory: a real checkpoint directory (Qwen2-VL by default) that trains and generates with an
+image, and whose processor `import virgo` registers. The other families: tests/test_families.py."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 from PIL import Image
 
@@ -54,24 +56,61 @@ def test_forward_backward_generate_with_image(tiny_model):
 # Run in a fresh Python: AutoProcessor resolves a saved processor with the classes registered in that process.
 _FRESH_LOAD = """
 import json, sys
+virgo_first = sys.argv[1] == "virgo-first"
+if virgo_first:
+    import virgo  # the only step: registers the processors when transformers' AutoProcessor is imported
+    assert "transformers" not in sys.modules  # and importing virgo itself stays light
 from transformers import AutoProcessor
-bare = AutoProcessor.from_pretrained(sys.argv[1])
-assert "virgo" not in sys.modules
-import virgo.modeling.processor  # the documented step: registers the processor class
-full = AutoProcessor.from_pretrained(sys.argv[1])
-print(json.dumps({"bare": type(bare).__name__, "bare_has_images": hasattr(bare, "image_processor"),
-                  "full": type(full).__name__, "image_processor": type(full.image_processor).__name__,
-                  "tokenizer_vocab": len(full.tokenizer)}))
+if not virgo_first:
+    bare = AutoProcessor.from_pretrained(sys.argv[2])
+    assert not hasattr(bare, "image_processor"), type(bare)  # the silent fallback, pinned
+    import virgo  # transformers was imported first: registers at once
+got = {}
+for d in sys.argv[2:]:
+    p = AutoProcessor.from_pretrained(d)
+    got[d] = [type(p).__name__, type(p.image_processor).__name__, len(p.tokenizer)]
+print(json.dumps(got))
 """
 
 
-def test_processor_loads_in_a_fresh_python_after_importing_virgo_modeling(tiny_model_dir):
-    """The pitfall documented in ``virgo.modeling.processor`` and ``virgo make-tiny-model --help``: without the
-    import, AutoProcessor silently gives only the tokenizer; with it, the full processor with its image side."""
-    r = subprocess.run([sys.executable, "-c", _FRESH_LOAD, str(tiny_model_dir)], capture_output=True, text=True,
-                       timeout=300)
+@pytest.fixture(scope="module")
+def family_dirs(tiny_model_dir, tmp_path_factory):
+    from virgo.modeling.tiny import make_tiny_model
+
+    others = [make_tiny_model(tmp_path_factory.mktemp(f) / "model", family=f) for f in ("qwen2_5_vl", "qwen3_vl")]
+    return [tiny_model_dir, *others]
+
+
+@pytest.mark.parametrize("order", ["virgo-first", "transformers-first"])
+def test_import_virgo_alone_registers_every_family_processor(family_dirs, order):
+    """In a fresh Python, ``import virgo`` (before or after transformers) is all it takes for AutoProcessor to
+    return the full processor, image side included, for a tiny model of every family."""
+    r = subprocess.run([sys.executable, "-c", _FRESH_LOAD, order, *map(str, family_dirs)], capture_output=True, check=False,
+                       text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
-    assert not got["bare_has_images"], got  # the silent fallback, pinned so a transformers change is noticed
-    assert got["full"] == "VirgoQwen2VLProcessor" and got["image_processor"].startswith("Qwen2VLImageProcessor"), got
-    assert got["tokenizer_vocab"] > 1000
+    names = [got[str(d)][0] for d in family_dirs]
+    assert names == ["VirgoQwen2VLProcessor", "VirgoQwen2_5_VLProcessor", "VirgoQwen3VLProcessor"], got
+    assert all(v[1].startswith("Qwen2VLImageProcessor") and v[2] > 1000 for v in got.values()), got
+
+
+def test_make_tiny_model_refuses_unknown_family_and_size(tmp_path):
+    from virgo.modeling.family import UnsupportedModelError
+    from virgo.modeling.tiny import make_tiny_model
+
+    with pytest.raises(UnsupportedModelError, match="supported: Qwen2-VL"):
+        make_tiny_model(tmp_path / "a", family="llava")
+    with pytest.raises(ValueError, match="unknown tiny size 'xxl'"):
+        make_tiny_model(tmp_path / "b", family="qwen3_vl", size="xxl")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_qwen2_vl_is_the_default_and_unchanged(tiny_model_dir, tmp_path):
+    """The default family is Qwen2-VL, and naming it changes nothing: the same bytes (the demo ships a checkpoint
+    built by this factory, and its spec file has no family key)."""
+    from virgo.modeling.tiny import make_tiny_model
+
+    again = make_tiny_model(tmp_path / "m", family="qwen2_vl", size="xs", seed=0)
+    for f in sorted(tiny_model_dir.iterdir()):
+        assert (again / f.name).read_bytes() == f.read_bytes(), f.name
+    assert "family" not in json.loads((again / "virgo_tiny_spec.json").read_text())

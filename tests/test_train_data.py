@@ -13,8 +13,15 @@ from virgo.records import LongThoughtExample, RecordError, SFTExample, write_rec
 from virgo.train.collate import SFTCollator
 from virgo.train.config import load_config
 from virgo.train.data import (
-    IGNORE_INDEX, IMAGE_TOKEN, ImageLimits, apply_cutoff, build_dataset, encode_examples, format_sample,
-    image_token_count, read_examples,
+    IGNORE_INDEX,
+    IMAGE_TOKEN,
+    ImageLimits,
+    apply_cutoff,
+    build_dataset,
+    encode_examples,
+    format_sample,
+    image_token_count,
+    read_examples,
 )
 from virgo.train.fixture import make_tiny_longthought
 
@@ -126,7 +133,8 @@ def test_text_only_and_image_samples_train_together_in_one_batch(tiny_model_dir,
     """One padded batch with a text-only and an image sample: finite loss, gradients reach LM and merger."""
     from virgo.modeling.load import load_model
 
-    cfg = load_config(None, [f"train_files={data_dir / 'train.jsonl'}", "image_max_pixels=3136", "output_dir=x"])
+    cfg = load_config(None, [f"train_files={data_dir / 'train.jsonl'}", "image_max_pixels=3136", "output_dir=x",
+                             "chat_template=qwen2vl"])
     ds, rep = build_dataset(cfg, processor, progress=False)
     assert rep.text_only and rep.with_images
     text_i = next(i for i, s in enumerate(ds.samples) if not s.images)
@@ -159,7 +167,8 @@ def test_image_max_pixels_caps_a_large_image_and_the_processor_agrees(processor,
     token_pixels = (ip.patch_size * ip.merge_size) ** 2  # one LM token covers a 2x2 block of 4x4 patches
 
     def dataset(cap):
-        cfg = load_config(None, [f"train_files={path}", f"image_max_pixels={cap}", "output_dir=x"])
+        cfg = load_config(None, [f"train_files={path}", f"image_max_pixels={cap}", "output_dir=x",
+                                 "chat_template=qwen2vl"])
         return build_dataset(cfg, processor, progress=False)[0]
 
     capped, uncapped = dataset(48 * 48), dataset("null")  # null: the processor's own limit (56x56)

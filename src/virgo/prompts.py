@@ -1,12 +1,14 @@
-"""Chat template and prompt prefixes, loaded from files by name.
+"""Chat templates and prompt prefixes, loaded from files by name.
 
-One chat template (Qwen2-VL: default system prompt, images before text) and a small set of prompt
-prefixes (``templates/prompts/*.txt``). A recipe or CLI names them; a path to a file works too.
+Chat templates (``templates/chat/*.jinja``): each supported model family's official template, ``qwen2vl``
+(the default: Qwen2-VL's, with its default system prompt and images before text), ``qwen2_5vl`` and ``qwen3vl``;
+each model family names its own (`virgo.modeling.family.Family.chat_template`). Prompt prefixes
+(``templates/prompts/*.txt``). A recipe or CLI names them; a path to a file works too.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,10 @@ def available_prompts() -> list[str]:
     return sorted(p.stem for p in (_templates_dir() / "prompts").glob("*.txt"))
 
 
+def available_chat_templates() -> list[str]:
+    return sorted(p.stem for p in (_templates_dir() / "chat").glob("*.jinja"))
+
+
 def _load_template(kind: str, suffix: str, name_or_path: str) -> str:
     """A packaged template ``templates/<kind>/<name><suffix>`` by name, or any file with that suffix by path."""
     p = Path(name_or_path)
@@ -41,14 +47,15 @@ def _load_template(kind: str, suffix: str, name_or_path: str) -> str:
     return f.read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_prompt(name_or_path: str) -> str:
     """A prompt prefix by name (``think-boxed``) or by path to a text file."""
     return _load_template("prompts", ".txt", name_or_path)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_chat_template(name_or_path: str = DEFAULT_CHAT_TEMPLATE) -> str:
+    """A chat template by name (``qwen2vl``, ``qwen2_5vl``, ``qwen3vl``) or by path to a .jinja file."""
     return _load_template("chat", ".jinja", name_or_path)
 
 
@@ -71,7 +78,7 @@ def build_messages(question: str, num_images: int = 0, *, prompt: str = "plain",
     return messages
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled_chat_template(name_or_path: str):
     # Compiling the template costs ~10 ms; rendering it ~0.1 ms. Training renders every example twice.
     import jinja2

@@ -53,7 +53,7 @@ REFLECTION_LEXICON: tuple[str, ...] = load_lexicon()
 
 
 @lru_cache(maxsize=64)
-def _patterns(lexicon: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+def reflection_patterns(lexicon: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
     out = []
     for phrase in lexicon:
         words = [re.escape(w) for w in re.split(r"[\s\-]+", phrase) if w]
@@ -65,7 +65,7 @@ def _patterns(lexicon: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ..
 def count_reflections(text: str, lexicon: Sequence[str] | None = None) -> dict[str, int]:
     """Occurrences of each lexicon phrase in ``text`` (every phrase present, zeros included, lexicon order)."""
     lex = REFLECTION_LEXICON if lexicon is None else tuple(p.lower() for p in lexicon)
-    return {phrase: len(pat.findall(text)) for phrase, pat in _patterns(lex)}
+    return {phrase: len(pat.findall(text)) for phrase, pat in reflection_patterns(lex)}
 
 
 # ------------------------------------------------------------------------------------------------- token lengths

@@ -20,8 +20,10 @@ from virgo.data.formats import Format, resolve_format
 from virgo.data.formats import virgo as virgo_format
 from virgo.data.formats.common import first_char, iter_json_array
 from virgo.records import Generation, Grade, LongThoughtExample, Problem, Record, RecordError, SFTExample
+from virgo.records.base import json_kind
+from virgo.records.jsonl import iter_raw_lines
+from virgo.records.paths import is_remote, path_problem, show
 from virgo.thought import MARKERS, Status, parse_response
-
 
 TYPES: dict[str, Any] = {"example": virgo_format.ExampleRows, "problem": Problem, "generation": Generation,
                          "grade": Grade}
@@ -46,7 +48,7 @@ class AutoRows:
     @staticmethod
     def from_dict(data: Any, *, base_dir: Any = None) -> Record:
         if not isinstance(data, dict):
-            raise RecordError(f"expected a JSON object, got {type(data).__name__}")
+            raise RecordError(f"expected a JSON object, got {json_kind(data)}")
         kind = guess_type(data)
         if kind is None:
             raise RecordError("unknown record type: expected an example (thought + solution, or response), a "
@@ -58,23 +60,24 @@ class AutoRows:
 # ------------------------------------------------------------------------------------------------ semantic checks
 
 def image_error(path: str) -> str | None:
-    """Why an image cannot be used for training, or None when it exists and decodes."""
+    """Why an image cannot be used for training, or None when it exists and decodes.
+
+    The path checks (missing, directory, symlink loop, unreadable) are the reader's (``path_problem``).
+    """
     from PIL import Image
 
-    if "://" in path or path.startswith("data:"):
-        return f"not a local file ({path[:60]}): images must be files on disk"
-    p = Path(path)
-    if not p.exists():
-        return f"image not found: {path}"
-    if not p.is_file():
-        return f"not a file: {path}"
+    if is_remote(path):
+        return f"not a local file ({show(path[:60])}): images must be files on disk"
+    problem = path_problem(path)
+    if problem:
+        return problem
     try:
-        with Image.open(p) as im:
+        with Image.open(path) as im:
             im.verify()  # structure and checksums, without decoding pixels
-        with Image.open(p) as im:
+        with Image.open(path) as im:
             im.load()  # the pixels (verify misses truncated data)
-    except Exception as e:  # PIL raises many types for bad files: OSError, SyntaxError, ValueError, ...
-        return f"cannot decode image {path}: {type(e).__name__}: {e}"
+    except Exception as e:  # noqa: BLE001 -- PIL raises many types for bad files: OSError, SyntaxError, ...
+        return f"cannot decode image {show(path)}: {type(e).__name__}: {' '.join(str(e).split())}"
     return None
 
 
@@ -110,9 +113,22 @@ class Validation:
     records: list[Record] = field(default_factory=list)  # the good ones, in file order
     errors: list[RecordError] = field(default_factory=list)  # one per bad record, in file order
 
+    out: Path | None = None  # where the good records were written (validate_and_write)
+    rejects: Path | None = None  # where the bad ones were set aside
+
     @property
     def n_bad(self) -> int:
         return len(self.errors)
+
+    def lines(self) -> list[str]:
+        """One ``file:line: field 'name': problem`` line per bad record, in file order."""
+        return [e.format() for e in self.errors]
+
+    def summary(self) -> str:
+        total = len(self.records) + self.n_bad
+        return (f"{self.path}: {total} record(s): {len(self.records)} good, {self.n_bad} bad"
+                + (f"; good -> {self.out}" if self.out else "")
+                + (f"; bad -> {self.rejects}" if self.rejects and self.n_bad else ""))
 
 
 def validate_file(path: str | Path, *, fmt: str | None = None, record_type: str = "auto",
@@ -147,16 +163,11 @@ def validate_file(path: str | Path, *, fmt: str | None = None, record_type: str 
             what = f"id {key[1]!r}" + (f", sample {key[2]}" if len(key) > 2 else "")
             err = RecordError(f"duplicate of line {seen[key]} ({what})", field="id")
         if err is None and check_images:
-            for name in rec.IMAGE_FIELDS:
-                value = getattr(rec, name)
-                paths = value if isinstance(value, list) else [value] if isinstance(value, str) else []
-                for i, p in enumerate(paths):
-                    if p not in image_cache:
-                        image_cache[p] = image_error(p)
-                    if image_cache[p]:
-                        err = RecordError(image_cache[p], field=f"{name}[{i}]" if isinstance(value, list) else name)
-                        break
-                if err:
+            for where, p in rec.image_paths():
+                if p not in image_cache:
+                    image_cache[p] = image_error(p)
+                if image_cache[p]:
+                    err = RecordError(image_cache[p], field=where)
                     break
         if err is not None:
             errors.append(err.located(path, line))
@@ -165,6 +176,29 @@ def validate_file(path: str | Path, *, fmt: str | None = None, record_type: str 
         good.append(rec)
     errors.sort(key=lambda e: e.line or 0)
     return Validation(path, f.name, good, errors)
+
+
+def validate_and_write(path: str | Path, *, fmt: str | None = None, record_type: str = "auto",
+                       check_images: bool = True, out: str | Path | None = None, to: str | None = None,
+                       rejects: str | Path | None = None, progress: bool = False) -> Validation:
+    """``virgo data validate``: check every record, write the good ones to ``out`` (format ``to``, default the
+    input's or what the name says) and the bad ones, byte for byte, to ``rejects``.
+
+    Every good record can be written: the reader refuses what a writer could not encode (NaN, lone
+    surrogates), so ``out`` never fails on a record that passed. The caller prints ``lines()`` and
+    ``summary()`` and exits 1 when ``n_bad``.
+    """
+    from virgo.data.formats import output_format
+
+    v = validate_file(path, fmt=fmt, record_type=record_type, check_images=check_images, progress=progress)
+    fin = resolve_format(v.path, fmt)
+    if out is not None:
+        v.out = Path(out)
+        output_format(v.out, to, fin.name).write(v.out, v.records)
+    if rejects is not None:
+        v.rejects = Path(rejects)
+        write_rejects(v.rejects, v.path, fin, v.errors)
+    return v
 
 
 # ------------------------------------------------------------------------------------------------ raw rejects
@@ -182,10 +216,9 @@ def raw_items(path: Path, f: Format, lines: set[int]) -> dict[int, bytes]:
             if line in lines:
                 out[line] = raw.encode("utf-8", "surrogateescape")
         return out
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):  # the numbering of records.jsonl.iter_lines
-            if lineno in lines:
-                out[lineno] = raw.rstrip(b"\r\n")
+    for lineno, raw in iter_raw_lines(path):  # the reader's own line numbering (LF, CRLF, lone CR)
+        if lineno in lines:
+            out[lineno] = raw
     return out
 
 

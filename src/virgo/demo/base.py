@@ -11,7 +11,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
 
 from virgo.demo import recipe
 from virgo.demo.data import Sizes, build_base_data, tokenizer_corpus
@@ -60,16 +60,23 @@ def make_initial_model(out: Path) -> Path:
     return out
 
 
-def run_stage(init: Path | str, train_files: list[Path], out: Path, overrides: dict[str, Any], *,
-              seed: int = 42, threads: int = 2, progress: bool = True) -> Path:
-    """One `virgo train` stage from the recipe (``data`` names the files; the rest are TrainConfig keys)."""
-    from virgo.train import TrainConfig, train
+def run_stage(init: Path | str, train_files: list[Path], out: Path, stage: str, *, seed: int = 42,
+              threads: int = 2, progress: bool = True, max_steps: int | None = None) -> Path:
+    """One `virgo train` stage: its recipe (``recipes/<stage>.yaml``) with the model, data and output filled in.
 
-    keys = {k: v for k, v in overrides.items() if k != "data"}
-    keys.setdefault("seed", seed)
-    cfg = TrainConfig(model_name_or_path=str(init), train_files=[str(p) for p in train_files], output_dir=str(out),
-                      torch_threads=threads, progress=progress, **keys)
-    return train(cfg)
+    The run's seed applies unless the recipe sets its own (the base's second alignment round does).
+    """
+    from virgo.train import train
+    from virgo.train.config import load_config
+
+    path = recipe.stage_recipe(stage)
+    cli = {"model_name_or_path": str(init), "train_files": [str(p) for p in train_files], "output_dir": str(out),
+           "torch_threads": threads, "progress": progress}
+    if "seed" not in recipe.stage_settings(stage):
+        cli["seed"] = seed
+    if max_steps is not None:
+        cli["max_steps"] = max_steps
+    return train(load_config(path, **cli))
 
 
 def rebuild(work: Path, *, threads: int = 2, say: Callable[[str], None] = print) -> Path:
@@ -79,9 +86,9 @@ def rebuild(work: Path, *, threads: int = 2, say: Callable[[str], None] = print)
     files = build_base_data(work / "data", Sizes())
     init = make_initial_model(work / "init")
     prev: Path = init
-    for name, stage in recipe.BASE_STAGES.items():
-        say(f"base: stage {name} ({stage['max_steps']} steps)")
-        prev = run_stage(prev, [files[stage["data"]]], work / name, stage, threads=threads)
+    for name, data in recipe.BASE_STAGES.items():
+        say(f"base: stage {name} ({recipe.stage_settings(name)['max_steps']} steps)")
+        prev = run_stage(prev, [files[d] for d in data], work / name, name, threads=threads)
     return prev
 
 
@@ -95,7 +102,8 @@ def ship(model_dir: Path, dest: Path = SHIPPED) -> Path:
         shutil.copy2(model_dir / name, dest / name)
     (dest / "recipe.json").write_text(json.dumps({
         "spec": recipe.SPEC.__dict__, "model_seed": recipe.MODEL_SEED, "number_tokens": recipe.NUMBER_TOKENS,
-        "stages": recipe.BASE_STAGES, "data": Sizes().__dict__}, indent=2, default=str) + "\n")
+        "stages": {name: {"data": data, **recipe.stage_settings(name)} for name, data in recipe.BASE_STAGES.items()},
+        "data": Sizes().__dict__}, indent=2, default=str) + "\n")
     files = sorted(p.name for p in dest.iterdir() if p.name != MANIFEST)
     (dest / MANIFEST).write_text("".join(f"{_sha256(dest / n)}  {n}\n" for n in files))
     return dest

@@ -2,41 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
 
-import typer
+from virgo.config.cli import command, fail
+from virgo.config.fields import opt
 
 
-def demo_cmd(
-    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run folder: data, models, evaluations, "
-                             "results.json, report.md and plots. Rerunning with the same folder resumes."),
-    seed: List[int] = typer.Option([0], "--seed", help="Seed of the Virgo-T/SD training and the self-distillation "
-                                   "sampling (the base model and the held-out questions stay fixed). Repeat it "
-                                   "(--seed 0 --seed 1 --seed 2) to run several seeds into OUT/seed-S and write "
-                                   "OUT/summary.md: per-seed numbers and on how many seeds each finding holds."),
-    quick: bool = typer.Option(False, "--quick", help="A few training steps and small question sets: checks that "
-                               "every stage runs (about 30 s on 2 cores); the numbers mean nothing."),
-    rebuild_base: bool = typer.Option(False, "--rebuild-base", help="Rebuild the base model from scratch (random "
-                                      "init -> alignment -> instruction mix; about 30 min on 2 cores) instead of "
-                                      "the shipped checkpoint."),
-    base: Optional[Path] = typer.Option(None, "--base", help="Use this base model directory instead of the shipped "
-                                        "one (e.g. one made by --rebuild-base)."),
-    control: bool = typer.Option(False, "--control/--no-control", help="Also train the control: the base "
-                                 "fine-tuned on template-written visual long thoughts (a perfect teacher standing in "
-                                 "for the paper's QVQ). Adds about 2 min."),
-    threads: int = typer.Option(2, "--threads", help="torch threads for training (generation always uses 1, "
-                                "which is faster for tiny decode steps)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
-) -> None:
-    """Run the toy reproduction of Virgo's central experiment (paper sections 2-3, Table 2).
+@dataclass
+class DemoConfig:
+    """`virgo demo`: which seeds and variants, where, and how many threads."""
 
-    A tiny Qwen2-VL (the stand-in for Qwen2-VL-Instruct) that reads synthetic bar charts and answers in one shot
-    is fine-tuned on TEXT-ONLY long-thought data (Virgo-T), then evaluated on held-out VISUAL questions; Virgo-T
-    then self-distils visual long thoughts (the grader keeps the shortest correct rollout) to train Virgo-SD and
-    Virgo-T+SD. Same stages as a real run: make-tiny-model -> train -> generate -> distill -> grade -> eval ->
-    report. Prints the table and writes results.json, report.md and plots into --out.
-    """
+    out: str = opt("runs/demo", short="-o", path=True, help="Run folder: data, models, evaluations, results.json, "
+                   "report.md, plots and view.html. Rerunning with the same folder resumes.")
+    seed: list[int] = opt([0], help="Seed of the Virgo-T/SD training and the self-distillation sampling (the base "
+                          "model and the held-out questions stay fixed). Repeat it (--seed 0 --seed 1 --seed 2) to run "
+                          "several seeds into OUT/seed-S and write OUT/summary.md: per-seed numbers and on how many "
+                          "seeds each finding holds.")
+    quick: bool = opt(False, help="A few training steps and small question sets: checks that every stage runs "
+                      "(about 30 s on 2 cores); the numbers mean nothing.")
+    rebuild_base: bool = opt(False, help="Rebuild the base model from scratch (random init -> alignment -> "
+                             "instruction mix; about 30 min on 2 cores) instead of the shipped checkpoint.")
+    base: str | None = opt(None, path=True, help="Use this base model directory instead of the shipped one (e.g. one "
+                           "made by --rebuild-base).")
+    control: bool = opt(False, help="Also train the control: the base fine-tuned on template-written visual long "
+                        "thoughts (a perfect teacher standing in for the paper's QVQ). Adds about 2 min.")
+    threads: int = opt(2, ge=1, help="torch threads for training (generation always uses 1, which is faster for tiny "
+                       "decode steps).")
+    progress: bool = opt(True, help="Progress bars.")
+
+
+def demo_cmd(cfg: DemoConfig) -> None:
     import os
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -51,19 +47,21 @@ def demo_cmd(
     def say(msg: str) -> None:
         console.print(f"[bold cyan]demo[/] {msg}")
 
+    out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    if rebuild_base:
+    threads, progress, quick, control = cfg.threads, cfg.progress, cfg.quick, cfg.control
+    if cfg.rebuild_base:
         say("rebuilding the base model from scratch")
         base_dir = base_mod.rebuild(out / "base-build", threads=threads, say=say)
-    elif base is not None:
-        base_dir = base
+    elif cfg.base is not None:
+        base_dir = Path(cfg.base)
     else:
         try:
             base_dir = base_mod.verify()
         except (FileNotFoundError, ValueError) as e:
-            raise typer.BadParameter(str(e), param_hint="the shipped base checkpoint") from None
+            fail(f"the shipped base checkpoint: {e}")
         say(f"base model: {base_dir} (sha256 verified)")
-    seeds = list(dict.fromkeys(seed))
+    seeds = list(dict.fromkeys(cfg.seed))
     runs = {}
     for k in seeds:
         folder = out if len(seeds) == 1 else out / f"seed-{k}"
@@ -73,7 +71,7 @@ def demo_cmd(
                       progress=progress, say=say)
         report = write_report(runs[k], folder)
         print_table(runs[k])
-        say(f"results: {folder / 'results.json'}; report: {report}")
+        say(f"results: {folder / 'results.json'}; report: {report}; thoughts: {_view(folder)}")
     if len(seeds) > 1:
         from virgo.demo.summary import summarize, write_summary
 
@@ -82,5 +80,21 @@ def demo_cmd(
         say(f"summary over seeds {seeds}: {path}")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("demo")(demo_cmd)
+def _view(folder: Path) -> str:
+    """The page of base vs Virgo-T thoughts next to the report (`virgo view`); a failure is reported, not fatal."""
+    from virgo.view import write_view
+
+    try:
+        return str(write_view(folder))
+    except (OSError, ValueError) as e:
+        return f"(view.html not written: {e})"
+
+
+demo = command("demo", DemoConfig, demo_cmd, help="""Run the toy reproduction of Virgo's central experiment.
+
+A tiny Qwen2-VL (the stand-in for Qwen2-VL-Instruct) that reads synthetic bar charts and answers in one shot is
+fine-tuned on TEXT-ONLY long-thought data (Virgo-T), then evaluated on held-out VISUAL questions; Virgo-T then
+self-distils visual long thoughts (the grader keeps the shortest correct rollout) to train Virgo-SD and Virgo-T∪SD.
+Same stages as a real run: make-tiny-model -> train -> generate -> distill -> grade -> eval -> report. Prints the
+table and writes results.json, report.md, plots and view.html (browse the thoughts) into --out. The training stages
+are `virgo train` recipes in src/virgo/demo/recipes/.""")

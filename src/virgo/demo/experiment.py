@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from virgo.demo import recipe
 from virgo.demo.data import EVAL_SETS, QUICK, Sizes, build_experiment_data
@@ -67,7 +68,7 @@ def evaluate_variant(model_dir: Path, problem_sets: dict[str, list[Problem]], ru
     import torch
 
     from virgo.eval import evaluate
-    from virgo.eval.run import GENERATIONS_FILE, GRADES_FILE
+    from virgo.eval.layout import GENERATIONS_FILE, GRADES_FILE
 
     # Decode steps of a tiny model are too small to split: one thread is about 3x faster than two here.
     torch.set_num_threads(1)
@@ -82,16 +83,13 @@ def evaluate_variant(model_dir: Path, problem_sets: dict[str, list[Problem]], ru
     return out
 
 
-def _train(init: Path, files: list[Path], out: Path, stage: dict[str, Any], *, seed: int, quick_steps: int | None,
+def _train(init: Path, files: list[Path], out: Path, stage: str, *, seed: int, quick_steps: int | None,
            threads: int, progress: bool = True) -> Path:
     from virgo.demo.base import run_stage
 
     if (out / "model.safetensors").exists():  # finished earlier: resume past it
         return out
-    stage = dict(stage)
-    if quick_steps is not None:
-        stage["max_steps"] = quick_steps
-    return run_stage(init, files, out, stage, seed=seed, threads=threads, progress=progress)
+    return run_stage(init, files, out, stage, seed=seed, threads=threads, progress=progress, max_steps=quick_steps)
 
 
 def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, threads: int = 2, control: bool = False,
@@ -101,6 +99,7 @@ def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, thread
     ``control`` adds the perfect-teacher variant (about 2 minutes on 2 cores).
     """
     from virgo.distill import distill
+    from virgo.distill.config import BandConfig, DistillConfig
 
     t0 = time.monotonic()
     timings: dict[str, float] = {}
@@ -122,7 +121,7 @@ def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, thread
         """Fine-tune the base into variant ``name`` (its recipe stage), then evaluate it."""
         t = time.monotonic()
         say(f"train: {what}")
-        model = _train(base_dir, train_files, out / "models" / name, recipe.VARIANT_STAGES[name], seed=seed,
+        model = _train(base_dir, train_files, out / "models" / name, name, seed=seed,
                        quick_steps=recipe.QUICK_STEPS[name] if quick else None, threads=threads, progress=progress)
         timings[f"train {name}"] = time.monotonic() - t
         evaluate_as(name, model)
@@ -137,8 +136,9 @@ def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, thread
         "the grader keeps the shortest correct one")
     sd_problems = read_records(files["sd_problems"], Problem)
     sd_cfg = _gen_config(prompt=recipe.VARIANT_PROMPT, n=recipe.SD_SAMPLES, temperature=recipe.SD_TEMPERATURE, top_p=1.0, seed=seed)
-    sd = distill(sd_problems, str(virgo_t), out / "sd" / "rollouts.jsonl", sd_cfg, band="solved", policy="shortest",
-                 seed=seed, source="virgo-t", progress=progress)
+    sd = distill(sd_problems, DistillConfig(
+        problems=str(files["sd_problems"]), out=str(out / "sd" / "rollouts.jsonl"), teacher=str(virgo_t),
+        generate=sd_cfg, bands=BandConfig(band="solved", policy="shortest"), source="virgo-t", progress=progress))
     sd_file = Path(sd["paths"].dataset)
     n_sd = len(sd["examples"])
     timings["distill"] = time.monotonic() - t
@@ -162,7 +162,7 @@ def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, thread
     doc = {
         "seed": seed, "quick": quick, "base_model": str(base_dir),
         "variants": results, "skipped": skipped, "self_distillation": distill_info,
-        "sizes": sizes.__dict__, "stages": {k: v for k, v in recipe.VARIANT_STAGES.items()},
+        "sizes": sizes.__dict__, "stages": {k: {"data": v, **recipe.stage_settings(k)} for k, v in recipe.VARIANT_STAGES.items()},
         "seconds": {k: round(v, 1) for k, v in timings.items()}, "total_seconds": round(time.monotonic() - t0, 1),
     }
     (out / "results.json").write_text(json.dumps(doc, indent=2) + "\n")

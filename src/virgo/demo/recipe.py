@@ -1,10 +1,11 @@
-"""The demo's recipe: the tiny model's shape and every training stage's hyperparameters, in one place.
+"""The demo's recipe: the tiny model's shape, which data each training stage uses, decoding and sampling.
 
-Each stage is a set of `virgo.train` TrainConfig overrides; the run writes each stage's resolved
-``train_config.yaml`` beside its model, so a stage can also be rerun by hand with `virgo train --config`.
+The training stages' hyperparameters are `virgo train` recipes in ``recipes/`` (one YAML per stage).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from virgo.modeling.tiny import TinySpec
 
@@ -24,34 +25,34 @@ MODEL_SEED = 0
 BASE_PROMPT = "plain"
 VARIANT_PROMPT = "plain"
 
-_COMMON = dict(save_strategy="no", logging_steps=25, resume_from_checkpoint="none", warmup_ratio=0.05,
-               num_train_epochs=1, per_device_train_batch_size=32, lr_scheduler_type="cosine")
-
-# Base model (shipped): alignment on captions with the vision tower trainable (two rounds, as measured), then
-# the instruction mix. Measured on 2 cores: about 0.4 s/step for alignment, 0.15 s/step for the mix.
-BASE_STAGES = {
-    "align1": dict(_COMMON, data="align", freeze_vision_tower=False, learning_rate=2e-3, max_steps=600,
-                   per_device_train_batch_size=64),
-    "align2": dict(_COMMON, data="align", freeze_vision_tower=False, learning_rate=1e-3, max_steps=600,
-                   per_device_train_batch_size=64, warmup_ratio=0.02, seed=43),
-    "base": dict(_COMMON, data="base", freeze_vision_tower=False, learning_rate=1e-3, max_steps=3000,
-                 warmup_ratio=0.02),
-}
-
-# The experiment (per seed): the paper's variants, all with the vision tower frozen as in the paper, and all
-# with LoRA (rank 32) on the language model instead of the paper's full fine-tuning (full fine-tuning overwrote
-# the image path; src/virgo/demo/README.md). What counted was the number of updates (seed 2, visual hard
-# accuracy of Virgo-T; base 13.5%): 400 steps of 32 examples 7.5%, 600 x 32 57.5%, 800 x 32 65.0%, 800 x 16
-# 65.0% at half the cost of 800 x 32. So every variant takes batches of 16.
-_VARIANT = dict(_COMMON, prompt=VARIANT_PROMPT, finetuning_type="lora", lora_rank=32, lora_alpha=64,
-                learning_rate=2e-3, per_device_train_batch_size=16)
+# Every training stage is a `virgo train` recipe in recipes/ (read by the same loader as every recipe; each stage
+# also writes its resolved train_config.yaml beside its model, so it can be rerun by hand with `virgo train
+# --config`). Here: which data each stage trains on, by the names of `virgo.demo.data`'s files.
+RECIPES = Path(__file__).resolve().parent / "recipes"
+BASE_STAGES = {"align1": ["align"], "align2": ["align"], "base": ["base"]}
 VARIANT_STAGES = {
-    "virgo-t": dict(_VARIANT, data="text_long_thought", max_steps=800),
-    "virgo-sd": dict(_VARIANT, data="sd", max_steps=600),
-    "virgo-t+sd": dict(_VARIANT, data="text_long_thought+sd", max_steps=1000),
-    "oracle-visual": dict(_VARIANT, data="oracle_visual", max_steps=600),
+    "virgo-t": ["text_long_thought"],
+    "virgo-sd": ["sd"],
+    "virgo-t+sd": ["text_long_thought", "sd"],
+    "oracle-visual": ["oracle_visual"],
 }
 QUICK_STEPS = {"virgo-t": 30, "virgo-sd": 20, "virgo-t+sd": 30, "oracle-visual": 20}
+
+
+def stage_recipe(name: str) -> Path:
+    """The recipe file of a training stage (``virgo-t``, ``align1`` ...)."""
+    path = RECIPES / f"{name}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"no demo stage recipe {path}")
+    return path
+
+
+def stage_settings(name: str) -> dict:
+    """A stage recipe's own keys (for results.json: what each stage trained with)."""
+    from virgo.config import read_yaml
+
+    return read_yaml(stage_recipe(name))
+
 
 # Decoding for every evaluation: greedy, as the paper. Repetition penalty 1.0, not the paper's 1.05: the toy's
 # answers legitimately repeat digits ("3+3=6"), which a penalty would push away.

@@ -8,6 +8,9 @@ from typing import Any
 
 from virgo.demo.data import EVAL_SETS
 
+# Short names for plot axes (the paper's), long ones for tables.
+SHORT = {"base": "base", "virgo-t": "Virgo-T", "virgo-sd": "Virgo-SD", "virgo-t+sd": "Virgo-T∪SD",
+         "oracle-visual": "control", "virgo-t+rl": "Virgo-T+RL"}
 _LABELS = {"base": "base (direct answers)", "virgo-t": "Virgo-T (D_T, text only)",
            "virgo-sd": "Virgo-SD (D_SD)", "virgo-t+sd": "Virgo-T∪SD (D_T ∪ D_SD)",
            "oracle-visual": "control: perfect visual teacher (D_QVQ stand-in)"}
@@ -116,7 +119,7 @@ def plot(results: dict[str, Any], out: Path) -> list[Path]:
         accs = [100 * results["variants"][n][s]["accuracy"] for n in names]
         errs = [100 * (results["variants"][n][s]["stderr"] or 0) for n in names]
         ax.bar([k + i * width for k in range(len(names))], accs, width, yerr=errs, label=s.replace("_", " "))
-    ax.set_xticks([k + width for k in range(len(names))], names)
+    ax.set_xticks([k + width for k in range(len(names))], [SHORT.get(n, n) for n in names])
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"Toy Virgo, seed {results['seed']}: held-out accuracy (± 1 SE)")
     ax.legend(fontsize=8)
@@ -129,7 +132,7 @@ def plot(results: dict[str, Any], out: Path) -> list[Path]:
     for i, s in enumerate(EVAL_SETS):
         lens = [results["variants"][n][s]["mean_completion_tokens"] for n in names]
         ax.bar([k + i * width for k in range(len(names))], lens, width, label=s.replace("_", " "))
-    ax.set_xticks([k + width for k in range(len(names))], names)
+    ax.set_xticks([k + width for k in range(len(names))], [SHORT.get(n, n) for n in names])
     ax.set_ylabel("mean output tokens")
     ax.set_title("Output length per variant (thought + solution)")
     ax.legend(fontsize=8)

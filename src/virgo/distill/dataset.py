@@ -12,6 +12,7 @@ import random
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from virgo.distill.bands import BANDS, PAPER, BandSpec, ProblemTally, parse_selection, select_band, tally
@@ -76,6 +77,94 @@ def _describe(values: list[int]) -> dict[str, float] | None:
             "median": statistics.median(values), "max": max(values)}
 
 
+@dataclass
+class Checked:
+    """Every problem's tally, band and usable (correct, well-formed) rollouts, with the format-check counts."""
+
+    tallies: list[ProblemTally] = field(default_factory=list)
+    usable: dict[str, list[Generation]] = field(default_factory=dict)
+    band_of: dict[str, str] = field(default_factory=dict)
+    rejects: Counter[str] = field(default_factory=Counter)
+    checked: int = 0
+    passed: int = 0
+    correct_rejected: int = 0
+    base_missing: int = 0
+    incomplete: dict[str, int] = field(default_factory=dict)  # problem id -> rollouts still missing
+
+    def check(self, group: list[Generation], grade_of: dict, spec: FormatSpec, count_tokens: Any) -> list[Generation]:
+        """The correct rollouts of one problem that pass the format checks (every rollout is checked)."""
+        ok = []
+        for g in group:
+            reasons = format_reasons(g, spec, count_tokens)
+            self.checked += 1
+            self.rejects.update(reasons)
+            self.passed += not reasons
+            if grade_of[g.key].correct:
+                if reasons:
+                    self.correct_rejected += 1
+                else:
+                    ok.append(g)
+        return ok
+
+
+def _check_problems(problems: Sequence[Problem], by_problem: dict[str, list[Generation]], grade_of: dict,
+                    base: dict[str, Grade] | None, n: int, band_spec: BandSpec, format_spec: FormatSpec,
+                    count_tokens: Any) -> Checked:
+    c = Checked()
+    for p in problems:
+        group = by_problem.get(p.id, [])
+        if len(group) < n:
+            c.incomplete[p.id] = n - len(group)
+        if not group:
+            continue
+        if base is not None and p.id not in base:
+            c.base_missing += 1
+        t = tally(p.id, [grade_of[g.key] for g in group], None if base is None else base.get(p.id), n=n)
+        c.tallies.append(t)
+        c.band_of[p.id] = t.band(band_spec)
+        ok = c.check(group, grade_of, format_spec, count_tokens)
+        if ok:
+            c.usable[p.id] = ok
+    return c
+
+
+def _example(p: Problem, t: ProblemTally, g: Generation, grade: Grade, *, band: str, selection: str, policy: str,
+             source: str | None) -> LongThoughtExample:
+    parsed = parse_response(g.text)
+    thought = (parsed.thought or "").strip()
+    return LongThoughtExample(
+        id=f"{p.id}#{g.sample}" if policy == "all" else p.id, question=p.question, thought=thought,
+        solution=(parsed.solution or "").strip(), images=list(p.images), answer=p.answer, domain=_domain(p),
+        source=source or g.model or "teacher",
+        extra={
+            "band": band, "selection": selection, "n_correct": t.n_correct, "n_rollouts": t.n_rollouts,
+            "pass_rate": round(t.pass_rate, 4), "base_correct": t.base_correct, "sample": g.sample, "policy": policy,
+            "verdict": grade.verdict, "graded_by": grade.graded_by, "extracted": grade.extracted,
+            "thought_chars": len(thought), "thought_tokens": g.thought_tokens,
+            "completion_tokens": g.completion_tokens, "finish_reason": g.finish_reason,
+            "teacher_settings": g.settings,
+        })
+
+
+def _dropped(c: Checked, chosen: Sequence[str], selection: tuple[str, ...]) -> Counter[str]:
+    """Why problems with rollouts did not make it: no correct rollout, correct ones all failed the format checks,
+    or the band selection left them out."""
+    dropped: Counter[str] = Counter()
+    kept = set(chosen)
+    for t in c.tallies:
+        if t.id in kept:
+            continue
+        if not t.complete:
+            dropped["incomplete"] += 1
+        elif t.n_correct == 0:
+            dropped["no_correct_rollout"] += 1
+        elif t.id not in c.usable:
+            dropped["format"] += 1
+        else:
+            dropped[f"band_{c.band_of[t.id]}" if selection != ("random",) else "random_not_drawn"] += 1
+    return dropped
+
+
 def build_dataset(
     problems: Sequence[Problem],
     rollouts: Iterable[Generation],
@@ -87,7 +176,7 @@ def build_dataset(
     seed: int = 0,
     random_size: int | None = None,
     band_spec: BandSpec = PAPER,
-    format_spec: FormatSpec = FormatSpec(),
+    format_spec: FormatSpec | None = None,
     source: str | None = None,
     count_tokens: Callable[[str], int] | None = None,
     n: int | None = None,
@@ -103,6 +192,7 @@ def build_dataset(
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    format_spec = format_spec or FormatSpec()
     selection = parse_selection(band) if isinstance(band, str) else tuple(band)
     gens = _index(rollouts, "rollout")
     grade_of = _index(grades, "grade")
@@ -116,126 +206,59 @@ def build_dataset(
     if ungraded:
         raise ValueError(f"{len(ungraded)} rollout(s) have no grade, e.g. {ungraded[0]}; grade them first")
     base = base_verdicts(base_grades)
-
     by_problem: dict[str, list[Generation]] = defaultdict(list)
     for g in gens.values():
         by_problem[g.id].append(g)
     orphans = sum(len(v) for k, v in by_problem.items() if k not in problem_ids)
 
-    tallies: list[ProblemTally] = []
-    usable: dict[str, list[Generation]] = {}
-    band_of: dict[str, str] = {}
-    rejects: Counter[str] = Counter()
-    checked = passed = correct_rejected = 0
-    base_missing = 0
-    incomplete: dict[str, int] = {}  # problem id -> rollouts still missing
-    for p in problems:
-        group = by_problem.get(p.id, [])
-        if len(group) < n:
-            incomplete[p.id] = n - len(group)
-        if not group:
-            continue
-        if base is not None and p.id not in base:
-            base_missing += 1
-        t = tally(p.id, [grade_of[g.key] for g in group], None if base is None else base.get(p.id), n=n)
-        tallies.append(t)
-        band_of[p.id] = t.band(band_spec)
-        ok = []
-        for g in group:
-            reasons = format_reasons(g, format_spec, count_tokens)
-            checked += 1
-            rejects.update(reasons)
-            if not reasons:
-                passed += 1
-            if grade_of[g.key].correct:
-                if reasons:
-                    correct_rejected += 1
-                else:
-                    ok.append(g)
-        if ok:
-            usable[p.id] = ok
-
-    chosen = select_band(tallies, selection, spec=band_spec, usable=set(usable), random_size=random_size, seed=seed)
-    tally_of = {t.id: t for t in tallies}
+    c = _check_problems(problems, by_problem, grade_of, base, n, band_spec, format_spec, count_tokens)
+    chosen = select_band(c.tallies, selection, spec=band_spec, usable=set(c.usable), random_size=random_size,
+                         seed=seed)
+    tally_of = {t.id: t for t in c.tallies}
     problem_of = {p.id: p for p in problems}
-    examples: list[LongThoughtExample] = []
     selection_name = ",".join(selection)
-    for pid in chosen:
-        p, t = problem_of[pid], tally_of[pid]
-        picks = choose(usable[pid], policy, seed=seed, key=pid)
-        for g in picks:
-            parsed = parse_response(g.text)
-            grade = grade_of[g.key]
-            examples.append(LongThoughtExample(
-                id=f"{pid}#{g.sample}" if policy == "all" else pid,
-                question=p.question,
-                thought=(parsed.thought or "").strip(),
-                solution=(parsed.solution or "").strip(),
-                images=list(p.images),
-                answer=p.answer,
-                domain=_domain(p),
-                source=source or g.model or "teacher",
-                extra={
-                    "band": band_of[pid], "selection": selection_name, "n_correct": t.n_correct,
-                    "n_rollouts": t.n_rollouts, "pass_rate": round(t.pass_rate, 4), "base_correct": t.base_correct,
-                    "sample": g.sample, "policy": policy, "verdict": grade.verdict, "graded_by": grade.graded_by,
-                    "extracted": grade.extracted, "thought_chars": len((parsed.thought or "").strip()),
-                    "thought_tokens": g.thought_tokens, "completion_tokens": g.completion_tokens,
-                    "finish_reason": g.finish_reason, "teacher_settings": g.settings,
-                },
-            ))
+    examples = [_example(problem_of[pid], tally_of[pid], g, grade_of[g.key], band=c.band_of[pid],
+                         selection=selection_name, policy=policy, source=source)
+                for pid in chosen for g in choose(c.usable[pid], policy, seed=seed, key=pid)]
+    stats = _stats(problems, c, chosen, examples, n=n, rollouts=len(gens) - orphans, orphans=orphans,
+                   beyond_n=len(beyond_n), base_given=base is not None, selection=selection, policy=policy,
+                   seed=seed, random_size=random_size, band_spec=band_spec)
+    return examples, stats
 
-    # Why problems with rollouts did not make it: no correct rollout, correct ones all failed the format
-    # checks, or the band selection left them out.
-    dropped: Counter[str] = Counter()
-    kept = set(chosen)
-    for t in tallies:
-        if t.id in kept:
-            continue
-        if not t.complete:
-            dropped["incomplete"] += 1
-        elif t.n_correct == 0:
-            dropped["no_correct_rollout"] += 1
-        elif t.id not in usable:
-            dropped["format"] += 1
-        else:
-            dropped[f"band_{band_of[t.id]}" if selection != ("random",) else "random_not_drawn"] += 1
 
-    n_rollouts = len(gens) - orphans
-    n_correct = sum(t.n_correct for t in tallies)
+def _stats(problems: Sequence[Problem], c: Checked, chosen: Sequence[str], examples: list[LongThoughtExample], *,
+           n: int, rollouts: int, orphans: int, beyond_n: int, base_given: bool, selection: tuple[str, ...],
+           policy: str, seed: int, random_size: int | None, band_spec: BandSpec) -> dict[str, Any]:
+    n_correct = sum(t.n_correct for t in c.tallies)
     # Per-problem rates only over complete problems: "1 correct" of 2 graded is not "1 of 5".
-    complete = [t for t in tallies if t.complete]
-    stats: dict[str, Any] = {
+    complete = [t for t in c.tallies if t.complete]
+    lengths = {key: _describe([e.extra[key] for e in examples if e.extra[key] is not None])
+               for key in ("thought_chars", "thought_tokens", "completion_tokens")}
+    return {
         "problems": len(problems),
-        "problems_with_rollouts": len(tallies),
+        "problems_with_rollouts": len(c.tallies),
         "n": n,
-        "rollouts": n_rollouts,
+        "rollouts": rollouts,
         "rollouts_without_problem": orphans,
-        "rollouts_beyond_n": len(beyond_n),
-        "incomplete": {"problems": len(incomplete), "rollouts_missing": sum(incomplete.values()),
-                       "ids": list(incomplete)[:20]},
+        "rollouts_beyond_n": beyond_n,
+        "incomplete": {"problems": len(c.incomplete), "rollouts_missing": sum(c.incomplete.values()),
+                       "ids": list(c.incomplete)[:20]},
         "pass_rate": {
-            "rollouts": round(n_correct / n_rollouts, 4) if n_rollouts else None,
+            "rollouts": round(n_correct / rollouts, 4) if rollouts else None,
             "problems_solved": round(sum(t.n_correct > 0 for t in complete) / len(complete), 4) if complete else None,
             "correct_per_problem": dict(sorted(Counter(str(t.n_correct) for t in complete).items(),
                                                key=lambda kv: int(kv[0]))),
         },
-        "base": {"given": base is not None, "solved": sum(bool(t.base_correct) for t in tallies),
-                 "missing": base_missing},
-        "bands": {b: sum(1 for t in complete if band_of[t.id] == b) for b in BANDS},
-        "format": {"checked": checked, "passed": passed, "correct_rejected": correct_rejected,
-                   "rejects": dict(rejects.most_common())},
-        "selection": {"band": selection_name, "policy": policy, "seed": seed, "random_size": random_size,
+        "base": {"given": base_given, "solved": sum(bool(t.base_correct) for t in c.tallies),
+                 "missing": c.base_missing},
+        "bands": {b: sum(1 for t in complete if c.band_of[t.id] == b) for b in BANDS},
+        "format": {"checked": c.checked, "passed": c.passed, "correct_rejected": c.correct_rejected,
+                   "rejects": dict(c.rejects.most_common())},
+        "selection": {"band": ",".join(selection), "policy": policy, "seed": seed, "random_size": random_size,
                       "band_spec": {"medium_min": band_spec.medium_min, "hard_min": band_spec.hard_min,
                                     "per": band_spec.per},
-                      "problems": len(chosen), "examples": len(examples), "dropped": dict(dropped.most_common()),
-                      "bands_of_selected": dict(Counter(band_of[pid] for pid in chosen).most_common())},
-        "lengths": {
-            "thought_chars": _describe([e.extra["thought_chars"] for e in examples]),
-            "thought_tokens": _describe([e.extra["thought_tokens"] for e in examples
-                                         if e.extra["thought_tokens"] is not None]),
-            "completion_tokens": _describe([e.extra["completion_tokens"] for e in examples
-                                            if e.extra["completion_tokens"] is not None]),
-        },
+                      "problems": len(chosen), "examples": len(examples),
+                      "dropped": dict(_dropped(c, chosen, selection).most_common()),
+                      "bands_of_selected": dict(Counter(c.band_of[pid] for pid in chosen).most_common())},
+        "lengths": lengths,
     }
-    return examples, stats

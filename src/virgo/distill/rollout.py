@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from virgo.records import AppendWriter, Generation, Grade, Problem, read_records, write_records
+from virgo.records import AppendWriter, Generation, Grade, Problem, RecordError, read_records, write_records
 
 
 def is_url(teacher: Any) -> bool:
@@ -25,15 +25,16 @@ def is_url(teacher: Any) -> bool:
 def distill_rollouts(problems: Sequence[Problem], teacher: Any, out: str | Path, cfg: Any, *,
                      teacher_model: str | None = None, api_key: str | None = None, concurrency: int = 4,
                      timeout: float | None = None, max_retries: int | None = None, progress: bool = True,
-                     **generate_kw: Any) -> dict[str, Any]:
+                     force: bool = False, **generate_kw: Any) -> dict[str, Any]:
     """``cfg.n`` rollouts per problem from ``teacher`` into the append-only ``out``; returns a summary.
 
-    ``teacher`` is a URL (OpenAI-compatible backend; ``teacher_model`` is the served model name), a local
-    model directory (transformers backend), or anything else `run_generate` accepts as a model (e.g. an
-    already-loaded ``(model, processor)``). ``cfg`` is a `virgo.infer.GenerateConfig`; extra keyword
+    ``teacher`` is a URL (OpenAI-compatible backend; ``teacher_model`` is the served model name, None: the
+    model the server lists first), a local model directory (transformers backend), or anything else
+    `run_generate` accepts as a model (e.g. an already-loaded ``(model, processor)``). ``cfg`` is a `virgo.infer.GenerateConfig`; extra keyword
     arguments go to `run_generate` unchanged. ``timeout`` (seconds per request) and ``max_retries`` go to the
     OpenAI backend of a URL teacher (None: the backend's defaults); a local teacher has no requests to time
-    out. Rerunning resumes: pairs already in ``out`` are skipped.
+    out. Rerunning resumes: pairs already in ``out`` are skipped; a rerun with another teacher or other
+    settings refuses (RunMismatchError; the run header is ``OUT.run.json``) unless ``force``.
     """
     from virgo.infer import run_generate
 
@@ -41,21 +42,29 @@ def distill_rollouts(problems: Sequence[Problem], teacher: Any, out: str | Path,
     t0 = time.monotonic()
     if is_url(teacher):
         http = {k: v for k, v in (("timeout", timeout), ("max_retries", max_retries)) if v is not None}
-        summary = run_generate(teacher_model or "default", list(problems), out, cfg, backend="openai",
+        summary = run_generate(teacher_model, list(problems), out, cfg, backend="openai",
                                base_url=teacher, api_key=api_key, concurrency=concurrency, progress=progress,
-                               **http, **generate_kw)
+                               force=force, **http, **generate_kw)
     else:
         model = str(teacher) if isinstance(teacher, Path) else teacher
         summary = run_generate(model, list(problems), out, cfg, backend="transformers", concurrency=concurrency,
-                               progress=progress, **generate_kw)
+                               progress=progress, force=force, **generate_kw)
     wall = time.monotonic() - t0
     return {**(summary or {}), **rollout_summary(problems, out, cfg.n, wall)}
+
+
+def read_rollouts(path: str | Path, *, sample0: bool = False) -> list[Generation]:
+    """The rollouts of a file: bad lines reported (one warning each) and skipped; none usable is an error
+    (NoUsableRecords); model output that is not valid UTF-8 is kept, with U+FFFD."""
+    res = read_records(path, Generation, strict=False, resolve_images=False, replace_invalid_utf8=True)
+    gens = res.warn_skipped("rollout").require_usable(allow_empty=True).records
+    return [g for g in gens if g.sample == 0] if sample0 else gens
 
 
 def rollout_summary(problems: Sequence[Problem], out: str | Path, n: int | None,
                     wall_seconds: float | None = None) -> dict:
     """Counts and token totals of a rollout file, against what ``n`` samples per problem should give."""
-    gens = read_records(out, Generation) if Path(out).exists() else []
+    gens = read_rollouts(out) if Path(out).exists() else []
     ids = {p.id for p in problems}
     mine = [g for g in gens if g.id in ids and (n is None or g.sample < n)]
     prompt_tokens = sum(g.prompt_tokens or 0 for g in mine)
@@ -75,10 +84,11 @@ def rollout_summary(problems: Sequence[Problem], out: str | Path, n: int | None,
     return s
 
 
-def grade_digest(gen: Generation, problem: Problem, profile: str) -> str:
-    """What a grade depends on: the rollout text, the gold answer and the grading profile."""
+def grade_digest(gen: Generation, problem: Problem, profile: Any) -> str:
+    """What a grade depends on: the rollout text, the gold answer and the grading profile (its name, or every
+    setting of a `virgo.grade.Profile`, so a changed setting regrades)."""
     h = hashlib.sha1()
-    for part in (profile, problem.answer, repr(problem.choices), gen.finish_reason, gen.text):
+    for part in (profile if isinstance(profile, str) else repr(profile), problem.answer, repr(problem.choices), gen.finish_reason, gen.text):
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return h.hexdigest()[:16]
@@ -101,7 +111,7 @@ def grade_rollouts(problems: Sequence[Problem], rollouts: Sequence[Generation], 
     cached: dict[tuple[str, int], Grade] = {}
     stale = 0
     if grades_path.exists():
-        res = read_records(grades_path, Grade, strict=False)
+        res = read_records(grades_path, Grade, strict=False, resolve_images=False)
         for gr in res.records:
             if digest.get(gr.key) == gr.extra.get("digest"):
                 cached[gr.key] = gr  # the last valid one wins
@@ -125,21 +135,28 @@ def grade_rollouts(problems: Sequence[Problem], rollouts: Sequence[Generation], 
 
 def load_base_grades(path: str | Path, problems: Sequence[Problem], grades_path: str | Path | None = None, *,
                      profile: str = "default", workers: int | None = None, timeout: float = 2.0) -> list[Grade]:
-    """The base model's greedy grades from a file of Grade records, or of Generation records (graded here)."""
-    import json
+    """The base model's greedy grades from a file of Grade records, or of Generation records (graded here).
 
-    from virgo.records.jsonl import iter_lines
+    Which of the two is told by the first line that parses; bad lines are reported and skipped, and a file
+    with none usable is an error (NoUsableRecords).
+    """
+    from virgo.records.jsonl import iter_lines, loads
 
     path = Path(path)
-    first = next((t for _, t, _ in iter_lines(path) if t), None)
-    if first is None:
+    is_grade = None
+    for _, text, _ in iter_lines(path):
+        try:
+            row = loads(text) if text else None
+        except RecordError:
+            continue
+        if isinstance(row, dict):
+            is_grade = "verdict" in row
+            break
+    if is_grade is None and not any(True for _ in iter_lines(path)):
         return []
-    try:
-        is_grade = "verdict" in json.loads(first)
-    except json.JSONDecodeError:
-        is_grade = False
     if is_grade:
-        return read_records(path, Grade)
-    gens = [g for g in read_records(path, Generation) if g.sample == 0]
+        res = read_records(path, Grade, strict=False, resolve_images=False)
+        return res.warn_skipped("base grade").require_usable().records
+    gens = read_rollouts(path, sample0=True)
     grades_path = Path(grades_path) if grades_path else path.with_name(path.stem + ".grades.jsonl")
     return grade_rollouts(problems, gens, grades_path, profile=profile, workers=workers, timeout=timeout)

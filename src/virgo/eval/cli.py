@@ -1,212 +1,209 @@
-"""``virgo eval`` and ``virgo report``.
+"""``virgo eval`` and ``virgo report``, generated from `EvalConfig` / `ReportConfig` (virgo.eval.config).
 
     virgo eval --model M --benchmark mathvision --data-dir DIR --split test --limit 200 --seed 7 --out RUN
-    virgo eval --rescore RUN                # re-grade saved generations, no generation
-    virgo report RUN [RUN ...] --out DIR    # markdown + JSON + PNG plots, runs side by side
+    virgo eval --rescore RUN                      # re-grade saved generations, no generation
+    virgo eval ... --thinking-budget 256,512,1024 --out SWEEP     # a thinking-budget sweep (= --budgets ...)
+    virgo report RUN [RUN ...] --out DIR          # markdown + JSON + PNG plots, runs side by side
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
-import typer
+import click
 
-from virgo.infer.cli import CHAT_TEMPLATE_HELP
+from virgo.config.cli import StageCommand, command, fail
+from virgo.eval.config import BENCHMARK_PROMPT, EvalConfig, ReportConfig
 
-_BENCH_HELP = "Benchmark name (mathvision, mathverse, olympiadbench, mmmu) or a path to a YAML spec."
+_BUDGET_FLAG = re.compile(r"^--(?:generate\.)?thinking[-_]budget(?:=(.*))?$")
+_BUDGET_OVERRIDE = re.compile(r"^(?:generate\.)?thinking[-_]budget=(.*,.*)$")
 
 
-def _parse_options(items: list[str] | None) -> dict:
-    import yaml
+def _budget_list(text: str) -> list[str] | None:
+    items = [t.strip() for t in text.strip().strip("[]").split(",")]
+    return items if len(items) > 1 else None
 
-    out = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"--option expects key=value, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)  # YAML scalars/lists: true, 3, [a, b]
+
+def sweep_args(args: list[str]) -> list[str]:
+    """``--thinking-budget 256,512,1024`` (a list) -> ``--budgets 256 --budgets 512 --budgets 1024``; a single
+    value keeps its meaning (one cap)."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        m, o = _BUDGET_FLAG.match(a), _BUDGET_OVERRIDE.match(a)
+        value = (m.group(1) if m and m.group(1) is not None else args[i + 1] if m and i + 1 < len(args) else
+                 o.group(1) if o else None)
+        items = _budget_list(value) if value is not None else None
+        if items is None:
+            out.append(a)
+            i += 1
+            continue
+        for item in items:
+            out += ["--budgets", item]
+        i += 2 if m and m.group(1) is None else 1
     return out
 
 
-def _fail(e: Exception) -> None:
-    typer.echo(f"error: {e}", err=True)
-    raise typer.Exit(2)
+class EvalCommand(StageCommand):
+    """`virgo eval`: the generated command, plus the list form of ``--thinking-budget`` (a sweep)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, sweep_args(list(args)))
 
 
-def eval_cmd(
-    model: str = typer.Option(None, "--model", help="Model directory (transformers backend) or served model name "
-                                                    "(openai backend)."),
-    benchmark: str = typer.Option(None, "--benchmark", help=_BENCH_HELP),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Folder holding the benchmark's official files."),
-    split: str = typer.Option(None, "--split", help="Split (default: the benchmark's, e.g. test / testmini / "
-                                                    "validation)."),
-    limit: int = typer.Option(None, "--limit", help="Evaluate a random subset of N items (kept in file order)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the --limit subset and of sampling."),
-    out: Path = typer.Option(None, "--out", help="Run folder; rerunning into the same folder resumes."),
-    rescore: Path = typer.Option(None, "--rescore", help="Re-grade the generations of this run folder; no "
-                                                         "generation."),
-    profile: str = typer.Option(None, "--profile", help="Grading profile (default: the benchmark's)."),
-    max_answer_chars: int = typer.Option(None, "--max-answer-chars", min=1,
-                                         help="Grade extracted answers longer than this wrong (OlympiadBench's "
-                                              "official rule uses 100), as `virgo grade --max-answer-chars`. Off "
-                                              "by default; kept in the run for --rescore."),
-    where: list[str] = typer.Option(None, "--where", help="Keep items whose meta field matches, e.g. "
-                                                          "--where language=en --where subject=maths,physics."),
-    option: list[str] = typer.Option(None, "--option", help="Loader option key=value, e.g. include_text_only=true."),
-    label: str = typer.Option(None, "--label", help="Name of the model in reports (default: model folder name)."),
-    backend: str = typer.Option("transformers", "--backend", help="transformers (local) or openai (a server)."),
-    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (openai backend)."),
-    api_key: str = typer.Option(None, "--api-key", envvar="VIRGO_API_KEY", help="API key for --base-url."),
-    concurrency: int = typer.Option(4, "--concurrency", help="Parallel requests (openai backend)."),
-    max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Token limit per response (paper: 8192)."),
-    temperature: float = typer.Option(None, "--temperature", help="Sampling temperature (paper: 0, greedy)."),
-    top_p: float = typer.Option(None, "--top-p", help="Nucleus sampling (paper: 1.0)."),
-    repetition_penalty: float = typer.Option(None, "--repetition-penalty", help="Paper: 1.05."),
-    n: int = typer.Option(None, "--n", help="Samples per item (accuracy averages over them)."),
-    prompt: str = typer.Option(None, "--prompt", help="Prompt prefix name or file (default: the benchmark's, "
-                                                      "think-boxed)."),
-    system: str = typer.Option(None, "--system", help="System prompt (default: the chat template's)."),
-    chat_template: str = typer.Option(None, "--chat-template", help=CHAT_TEMPLATE_HELP),
-    thinking_budget: int = typer.Option(None, "--thinking-budget", help="Cap on thought tokens."),
-    batch_size: int = typer.Option(None, "--batch-size", help="Generation batch size (transformers backend)."),
-    dtype: str = typer.Option(None, "--dtype", help="Model dtype (float32, bfloat16, ...)."),
-    captions: Path = typer.Option(None, "--captions", help="Ablation: replace every image by its caption from this "
-                                                           "JSONL file."),
-    caption_model: str = typer.Option(None, "--caption-model", help="Ablation: caption every image with this model "
-                                                                    "first, then evaluate on the captions."),
-    caption_backend: str = typer.Option(None, "--caption-backend", help="Backend of --caption-model: transformers "
-                                                                        "or openai (default: openai with "
-                                                                        "--caption-base-url, else --backend)."),
-    caption_max_new_tokens: int = typer.Option(512, "--caption-max-new-tokens", min=1,
-                                               help="Token limit per caption (--caption-model)."),
-    caption_base_url: str = typer.Option(None, "--caption-base-url", help="OpenAI-compatible server that writes the "
-                                                                          "captions (default: --base-url when the "
-                                                                          "caption backend is --backend)."),
-    workers: int = typer.Option(None, "--workers", help="Grading processes (default: CPU count)."),
-    judge_url: str = typer.Option(None, "--judge-url", help="OpenAI-compatible LLM judge for answers the rules leave "
-                                                            "undecided (as the paper's MathVerse/MathVision scoring)."),
-    judge_model: str = typer.Option(None, "--judge-model", help="Judge model name (default: the server's first)."),
-    list_: bool = typer.Option(False, "--list", help="List the packaged benchmarks and exit."),
-) -> None:
-    """Evaluate a model on a benchmark: generate (resumable) -> grade -> metrics -> report."""
+def _parse_options(items: list[str]) -> dict[str, Any]:
+    from virgo.config.values import yaml_load
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--option expects key=value, got {item!r}")
+        out[key.strip()] = yaml_load(value)  # YAML scalars/lists: true, 3, [a, b]
+    return out
+
+
+def _list_benchmarks() -> None:
     from virgo.eval.registry import get_benchmark, list_benchmarks
 
+    for name in list_benchmarks():
+        spec = get_benchmark(name)
+        click.echo(f"{name:14s} splits: {', '.join(spec.splits)} (default {spec.default_split}); "
+                   f"profile {spec.profile}; source: {spec.source}")
+
+
+def _caption_source(cfg: EvalConfig):
+    from virgo.eval.caption import CaptionSource
+
+    c, engine = cfg.caption, cfg.engine
+    # The captioner runs where the model does unless told otherwise; a caption URL implies a server.
+    backend = c.caption_backend or ("openai" if c.caption_base_url else engine.backend)
+    return CaptionSource(file=c.captions, model=c.caption_model, backend=backend,
+                         base_url=c.caption_base_url or (engine.base_url if backend == engine.backend else None),
+                         max_new_tokens=c.caption_max_new_tokens)
+
+
+def run_eval(cfg: EvalConfig, list_: bool = False) -> None:
     if list_:
-        for name in list_benchmarks():
-            spec = get_benchmark(name)
-            typer.echo(f"{name:14s} splits: {', '.join(spec.splits)} (default {spec.default_split}); "
-                       f"profile {spec.profile}; source: {spec.source}")
+        _list_benchmarks()
         return
     try:
-        judge = None
-        if judge_url is not None or judge_model is not None:
-            from virgo.grade import Judge
+        judge = cfg.grade.judge()
+        if cfg.rescore is not None:
+            from virgo.eval.run import rescore
 
-            judge = Judge(judge_url, model=judge_model)
-        if rescore is not None:
-            from virgo.eval.run import rescore as do_rescore
-
-            metrics = do_rescore(rescore, profile=profile, max_answer_chars=max_answer_chars, workers=workers,
-                                 judge=judge)
-            _summary(rescore, metrics)
+            metrics = rescore(cfg.rescore, grade=cfg.grade, judge=judge, show_k=cfg.k or None)
+            _summary(Path(cfg.rescore), metrics)
             return
-        missing = [f for f, v in (("--model", model), ("--benchmark", benchmark), ("--data-dir", data_dir),
-                                  ("--out", out)) if v is None]
+        missing = cfg.missing()
         if missing:
-            raise typer.BadParameter(f"missing {', '.join(missing)} (or use --rescore RUN)")
-        if captions is not None and caption_model is not None:
-            raise typer.BadParameter("give --captions or --caption-model, not both")
-        if caption_model is None and (caption_backend is not None or caption_base_url is not None):
-            raise typer.BadParameter("--caption-backend/--caption-base-url go with --caption-model")
-        caption = None
-        if captions is not None or caption_model is not None:
-            from virgo.eval.caption import CaptionSource
+            fail(f"missing {', '.join(missing)} (or use --rescore RUN)")
+        if cfg.engine.backend != "openai":
+            from virgo.modeling.source import check_model_exists
 
-            # The captioner runs where the model does unless told otherwise; a caption URL implies a server.
-            cap_backend = caption_backend or ("openai" if caption_base_url else backend)
-            caption = CaptionSource(file=captions, model=caption_model, backend=cap_backend,
-                                    base_url=caption_base_url or (base_url if cap_backend == backend else None),
-                                    max_new_tokens=caption_max_new_tokens)
-        _evaluate(model=model, benchmark=benchmark, data_dir=data_dir, split=split, limit=limit, seed=seed, out=out,
-                  profile=profile, max_answer_chars=max_answer_chars, where=where, option=option, label=label,
-                  backend=backend, base_url=base_url, api_key=api_key, concurrency=concurrency, caption=caption,
-                  workers=workers, judge=judge, overrides=dict(max_new_tokens=max_new_tokens, temperature=temperature,
-                                                               top_p=top_p, repetition_penalty=repetition_penalty,
-                                                               n=n, prompt=prompt, system=system,
-                                                               chat_template=chat_template,
-                                                               thinking_budget=thinking_budget,
-                                                               batch_size=batch_size, dtype=dtype, seed=seed))
+            check_model_exists(cfg.model)
+        _evaluate(cfg, judge)
     except (FileNotFoundError, ValueError, KeyError) as e:
-        _fail(e)
+        fail(str(e).strip("'\""))
 
 
-def _evaluate(*, model, benchmark, data_dir, split, limit, seed, out, profile, max_answer_chars, where, option, label,
-              backend, base_url, api_key, concurrency, caption, workers, judge, overrides) -> None:
-    import dataclasses
-
+def _evaluate(cfg: EvalConfig, judge: Any) -> None:
     from virgo.eval.registry import filter_problems, get_benchmark, parse_where, select
-    from virgo.eval.run import evaluate
-    from virgo.infer import GenerateConfig
 
-    spec = get_benchmark(benchmark)
-    options = _parse_options(option)
-    loaded = spec.load_full(data_dir, split, **options)
-    problems = select(filter_problems(loaded.problems, parse_where(where)), limit, seed)
+    spec = get_benchmark(cfg.benchmark)
+    options = _parse_options(cfg.option)
+    loaded = spec.load_full(cfg.data_dir, cfg.split, **options)
+    split = cfg.split or spec.default_split
+    problems = select(filter_problems(loaded.problems, parse_where(cfg.where)), cfg.limit, cfg.generate.seed)
     if not problems:
         raise ValueError("no problems left to evaluate after --where/--limit")
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    overrides.setdefault("prompt", spec.prompt)
-    cfg = dataclasses.replace(GenerateConfig(), **overrides)
+    gen = cfg.generate
+    if gen.prompt == BENCHMARK_PROMPT:
+        gen = gen.replace(prompt=spec.prompt)
+    engine = cfg.engine.kwargs()  # backend, base_url, and the HTTP client's api_key, concurrency, timeout, ...
+    backend, base_url = engine.pop("backend"), engine.pop("base_url")
+    api_key, concurrency = engine.pop("api_key", None), engine.pop("concurrency", 4)
     ablation = None
-    if caption is not None:
+    if cfg.caption.active:
         from virgo.eval.caption import apply_captions
 
-        problems = apply_captions(problems, caption.load(problems, out, cfg, api_key=api_key, concurrency=concurrency))
-        ablation = caption.ablation()
-    typer.echo(f"{spec.name} [{split or spec.default_split}]: {len(problems)} of {len(loaded.problems)} items -> {out}")
-    metrics = evaluate(model, problems, out, cfg, profile or spec.profile, benchmark=spec.name,
-                       split=split or spec.default_split, breakdowns=spec.breakdowns, backend=backend,
-                       base_url=base_url, api_key=api_key, concurrency=concurrency, workers=workers, judge=judge,
-                       data_files=loaded.files, label=label, paper_column=spec.paper_column, ablation=ablation,
-                       max_answer_chars=max_answer_chars,
-                       selection={"limit": limit, "seed": seed, "where": where or [], "options": options,
-                                  "total_items": len(loaded.problems)})
-    _summary(out, metrics)
+        source = _caption_source(cfg)
+        problems = apply_captions(problems, source.load(problems, cfg.out, gen, api_key=api_key,
+                                                        concurrency=concurrency))
+        ablation = source.ablation()
+    kw = {"split": split, "breakdowns": spec.breakdowns, "backend": backend, "base_url": base_url,
+          "api_key": api_key, "concurrency": concurrency, "engine": engine, "grade": cfg.grade, "judge": judge,
+          "data_files": loaded.files, "paper_column": spec.paper_column,
+          "max_answer_chars": cfg.grade.max_answer_chars, "official": spec.metrics, "show_k": cfg.k or None,
+          "selection": {"limit": cfg.limit, "seed": cfg.generate.seed, "where": cfg.where, "options": options,
+                        "total_items": len(loaded.problems)}}
+    profile = cfg.grade.profile or spec.profile
+    click.echo(f"{spec.name} [{split}]: {len(problems)} of {len(loaded.problems)} items -> {cfg.out}")
+    if cfg.budgets:
+        from virgo.eval.sweep import run_sweep
+
+        rows = run_sweep(cfg.model, problems, cfg.out, gen.replace(), cfg.budgets, label=cfg.label,
+                         benchmark=spec.name, log=click.echo, profile=profile, **kw)
+        for r in rows:
+            acc = "—" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f}%"
+            click.echo(f"budget {r['budget']}: accuracy {acc}, thinking tokens used "
+                       f"{r['mean_thought_tokens'] or 0:.0f}, reused {r['reused']}")
+        click.echo(f"report: {Path(cfg.out) / 'report.md'}")
+        return
+    from virgo.eval.run import evaluate
+
+    metrics = evaluate(cfg.model, problems, cfg.out, gen, profile, benchmark=spec.name, label=cfg.label,
+                       ablation=ablation, **kw)
+    _summary(Path(cfg.out), metrics)
 
 
 def _summary(run_dir: Path, metrics: dict) -> None:
     acc = metrics["accuracy"]
     if acc is None:
-        typer.echo("no generations graded")
+        click.echo("no generations graded")
     else:
         verdicts = ", ".join(f"{k} {c}" for k, c in metrics["verdicts"].items())
-        typer.echo(f"accuracy {100 * acc:.1f}% ± {100 * metrics['stderr']:.1f} (n={metrics['n']}); {verdicts}")
-    typer.echo(f"report: {Path(run_dir) / 'report.md'}")
+        click.echo(f"accuracy {100 * acc:.1f}% ± {100 * metrics['stderr']:.1f} (n={metrics['n']}); {verdicts}")
+    failures = metrics.get("generation_failures")
+    click.echo(f"report: {run_dir / 'report.md'}")
+    if failures:
+        fail(f"{failures['failed']} generation(s) failed, first: {failures['first_error']}. The others are scored; "
+             "rerun the same command to retry only the failed ones.", code=1)
 
 
-def report_cmd(
-    runs: list[Path] = typer.Argument(..., help="One or more `virgo eval` run folders."),
-    out: Path = typer.Option(None, "--out", help="Output folder (default: the run folder for one run, "
-                                                 "./virgo-report for several)."),
-    label: list[str] = typer.Option(None, "--label", help="RUN=NAME: the name of a run in tables (repeatable)."),
-) -> None:
-    """Markdown + JSON + PNG report: accuracy, breakdowns, verdicts, thought analytics, paper's Table 2."""
+def run_report(cfg: ReportConfig) -> None:
     from virgo.eval.report import render_report
 
     labels = {}
-    for item in label or []:
+    for item in cfg.label:
         run, sep, name = item.partition("=")
         if not sep:
-            raise typer.BadParameter(f"--label expects RUN=NAME, got {item!r}")
+            fail(f"--label expects RUN=NAME, got {item!r}")
         labels[run] = name
         labels[Path(run).name] = name
     try:
-        md = render_report(list(runs), out, labels)
+        md = render_report(list(cfg.runs), cfg.out, labels, show_k=cfg.k or None)
     except (FileNotFoundError, ValueError) as e:
-        _fail(e)
-    typer.echo(f"report: {md}")
+        fail(str(e))
+    click.echo(f"report: {md}")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("eval")(eval_cmd)
-    app.command("report")(report_cmd)
+EVAL_HELP = """Evaluate a model on a benchmark: generate (resumable) -> grade -> metrics -> report.
+
+The run folder holds the problems, the generations (append-only: rerunning resumes), the grades, metrics.json
+(accuracy, breakdowns, thought analytics, pass@k / maj@k / mean@k with n samples, the benchmark's official metrics)
+and report.md. `--thinking-budget 256,512,1024` (a list) runs a thinking-budget sweep instead: one run per budget
+and the accuracy-against-thinking-tokens curve. `--rescore RUN` re-grades saved generations."""
+
+eval_ = EvalCommand("eval", EvalConfig, run_eval, recipes=None, help=EVAL_HELP, extra=[
+    click.Option(["list_", "--list"], is_flag=True, help="List the packaged benchmarks and exit.")])
+eval_.extra_names = ("list_",)  # type: ignore[attr-defined]
+
+report = command("report", ReportConfig, run_report, help="""Markdown + JSON + PNG report for eval runs, side by side.
+
+Accuracy, breakdowns, verdicts (truncation kept apart), thought analytics, pass@k / maj@k / mean@k, runs across
+seeds, each benchmark's official metrics, the paper's Table 2 next to ours, the thinking-budget curve of a sweep
+folder, and each run's reproducibility manifest.""")

@@ -50,11 +50,12 @@ def git_commit(start: str | Path | None = None) -> dict[str, Any]:
     """The commit of the repository holding the virgo source (and whether the tree had edits)."""
     here = Path(start) if start else Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10,
+                                check=False)
         if commit.returncode != 0:
             return {"commit": None}
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10)
+                               capture_output=True, text=True, timeout=10, check=False)
         return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.TimeoutExpired):
         return {"commit": None}
@@ -71,10 +72,20 @@ def model_fingerprint(model: Any) -> dict[str, Any]:
     return {"model": str(root.resolve()), "files": files, "sha256": combined}
 
 
-def template_fingerprint(prompt: str, chat_template: str | None = None) -> dict[str, Any]:
+def template_fingerprint(prompt: str, chat_template: str | None = None, model: Any = None) -> dict[str, Any]:
+    """Name and sha256 of the prompt prefix and the chat template; ``auto`` is resolved from the model's family (a
+    served model's template is the server's: recorded as unknown)."""
     from virgo.prompts import DEFAULT_CHAT_TEMPLATE, load_chat_template, load_prompt
 
     chat = chat_template or DEFAULT_CHAT_TEMPLATE
+    if chat == "auto":
+        from virgo.modeling.family import resolve_chat_template
+
+        try:
+            chat = resolve_chat_template(chat, model)
+        except Exception:  # noqa: BLE001 - a served model name, or a model we cannot inspect: no local template
+            return {"chat_template": "auto", "chat_template_sha256": None, "prompt": prompt,
+                    "prompt_sha256": hashlib.sha256(load_prompt(prompt).encode()).hexdigest()}
     return {"chat_template": chat, "chat_template_sha256": hashlib.sha256(load_chat_template(chat).encode()).hexdigest(),
             "prompt": prompt, "prompt_sha256": hashlib.sha256(load_prompt(prompt).encode()).hexdigest()}
 
@@ -115,7 +126,7 @@ def build_manifest(*, model: Any, gen_settings: dict[str, Any], prompt: str, dat
         "git": first["git"],
         "model": model_fingerprint(model),
         "decoding": gen_settings,
-        "template": template_fingerprint(prompt, chat_template),
+        "template": template_fingerprint(prompt, chat_template, model),
         "data": data_fingerprint(data_files, images),
         **(extra or {}),
         "sessions": [first],

@@ -23,6 +23,19 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _finish(fig, ax, path: Path, title: str, n_series: int, xlabel: str | None = None,
+            ylabel: str | None = None) -> Path:
+    """Axis labels, title, a legend when several series share the axes; then save."""
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    if n_series > 1:
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def grouped_bars(path: Path, title: str, categories: list[str], series: dict[str, list[float | None]],
                  errors: dict[str, list[float | None]] | None = None, ylabel: str = "accuracy (%)") -> Path:
     """One group of bars per category, one bar per series (run); optional error bars."""
@@ -70,12 +83,7 @@ def length_histograms(path: Path, title: str, hists: dict[str, dict[str, list]],
         if not h["counts"]:
             continue
         ax.stairs(h["counts"], h["edges"], label=name, fill=len(hists) == 1, alpha=0.8)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("generations")
-    ax.set_title(title, fontsize=10)
-    if len(hists) > 1:
-        ax.legend(fontsize=7)
-    return _save(fig, path)
+    return _finish(fig, ax, path, title, len(hists), xlabel, "generations")
 
 
 def accuracy_by_bucket(path: Path, title: str, runs: dict[str, list[dict[str, Any]]]) -> Path:
@@ -96,12 +104,7 @@ def accuracy_by_bucket(path: Path, title: str, runs: dict[str, list[dict[str, An
             ax.annotate(f"n={b['n']}", (x, y), fontsize=6, textcoords="offset points", xytext=(0, 4))
     ax.set_xticks(range(len(order)))
     ax.set_xticklabels(sorted(order, key=order.get), fontsize=7, rotation=20)
-    ax.set_xlabel("reasoning length (tokens)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(title, fontsize=10)
-    if len(runs) > 1:
-        ax.legend(fontsize=7)
-    return _save(fig, path)
+    return _finish(fig, ax, path, title, len(runs), "reasoning length (tokens)", "accuracy (%)")
 
 
 def horizontal_counts(path: Path, title: str, counts: dict[str, dict[str, float]], xlabel: str) -> Path:
@@ -122,8 +125,19 @@ def horizontal_counts(path: Path, title: str, counts: dict[str, dict[str, float]
     ax.set_yticks(range(len(phrases)))
     ax.set_yticklabels(phrases, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel(xlabel)
-    ax.set_title(title, fontsize=10)
-    if len(counts) > 1:
-        ax.legend(fontsize=7)
-    return _save(fig, path)
+    return _finish(fig, ax, path, title, len(counts), xlabel)
+
+
+def budget_curves(path: Path, title: str, curves: dict[str, list[dict[str, Any]]]) -> Path:
+    """Accuracy against the thinking tokens actually used, one line per sweep, each point labelled by its budget."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, rows in curves.items():
+        pts = [(r["mean_thought_tokens"], 100 * r["accuracy"], r["budget"]) for r in rows
+               if r.get("mean_thought_tokens") is not None and r.get("accuracy") is not None]
+        if not pts:
+            continue
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+        for x, y, b in pts:
+            ax.annotate(f"{b}", (x, y), fontsize=6, textcoords="offset points", xytext=(0, 4))
+    return _finish(fig, ax, path, title, len(curves), "mean thinking tokens used", "accuracy (%)")

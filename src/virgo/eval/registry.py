@@ -14,144 +14,36 @@ grading profile, the breakdowns reported and loader options::
     breakdowns: [level, subject]    # Problem.meta keys reported separately
     paper_column: MathVision        # the column of the paper's Table 2 it fills
     options: {}                     # loader options (defaults; callers override)
+    metrics: wemath                 # optional: the benchmark's official metrics (virgo.eval.official)
 
-``get_benchmark(name_or_path).load(data_dir, split)`` returns ``Problem`` records.
+``get_benchmark(name_or_path).load(data_dir, split)`` returns ``Problem`` records. The spec and loader types live in
+``virgo.eval.benchmarks.base``, which loaders import; this module imports no loader.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import random
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import yaml
 
+from virgo.eval.benchmarks.base import (
+    SPEC_KEYS,
+    BenchmarkSpec,
+    LoadContext,
+    Loaded,
+    loader_module,
+    loader_names,
+    loader_options,
+    metrics_hook,
+)
 from virgo.records import Problem
 
-SPEC_KEYS = {"name", "loader", "title", "source", "splits", "default_split", "prompt", "profile", "breakdowns",
-             "paper_column", "options", "description"}
-
-
-@dataclasses.dataclass
-class LoadContext:
-    """What a loader gets: the spec, where the data is, the split, resolved options; it records files read."""
-
-    spec: BenchmarkSpec
-    data_dir: Path
-    split: str
-    options: dict[str, Any]
-    files: list[Path] = dataclasses.field(default_factory=list)  # data files read (hashed into the manifest)
-
-    def locate(self, relpath: str | None = None, *, what: str | None = None) -> Path:
-        from virgo.eval.sources import locate
-
-        rel = relpath if relpath is not None else self.spec.split_path(self.split)
-        path = locate(self.data_dir, rel, benchmark=self.spec.name, source=self.spec.source,
-                      what=what or f"{self.split} split file {rel!r}")
-        self.files.append(path)
-        return path
-
-
-Loader = Callable[[LoadContext], list[Problem]]
-
-
-@dataclasses.dataclass
-class Loaded:
-    problems: list[Problem]
-    files: list[Path]
-
-
-@dataclasses.dataclass
-class BenchmarkSpec:
-    name: str
-    loader: str
-    splits: dict[str, str]
-    default_split: str
-    prompt: str = "think-boxed"
-    profile: str = "default"
-    breakdowns: list[str] = dataclasses.field(default_factory=list)
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    title: str = ""
-    description: str = ""
-    source: str = ""
-    paper_column: str | None = None
-    path: str | None = None  # the YAML file this spec came from
-
-    def split_path(self, split: str) -> str:
-        if split not in self.splits:
-            raise ValueError(f"{self.name}: unknown split {split!r}; known: {', '.join(self.splits)}")
-        return self.splits[split]
-
-    def resolve_options(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Spec options < caller overrides; unknown option names are an error naming the known ones."""
-        known = loader_options(self.loader)
-        merged = dict(known)
-        for source_name, opts in (("spec " + (self.path or self.name), self.options), ("override", overrides or {})):
-            for k, v in opts.items():
-                if k not in known:
-                    raise ValueError(f"{self.name}: unknown loader option {k!r} ({source_name}); "
-                                     f"known: {', '.join(sorted(known)) or '(none)'}")
-                merged[k] = v
-        return merged
-
-    def load_full(self, data_dir: str | Path, split: str | None = None, **options: Any) -> Loaded:
-        split = split or self.default_split
-        self.split_path(split)  # validates the split name
-        ctx = LoadContext(self, Path(data_dir), split, self.resolve_options(options))
-        problems = _loader_module(self.loader).load(ctx)
-        _check_unique(self.name, problems)
-        for p in problems:
-            p.meta.setdefault("benchmark", self.name)
-            p.meta.setdefault("split", split)
-        return Loaded(problems, list(dict.fromkeys(ctx.files)))
-
-    def load(self, data_dir: str | Path, split: str | None = None, **options: Any) -> list[Problem]:
-        """The benchmark's problems in file order (with default exclusions applied)."""
-        return self.load_full(data_dir, split, **options).problems
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("path")
-        return d
-
-
-def _check_unique(name: str, problems: list[Problem]) -> None:
-    seen: set[str] = set()
-    for p in problems:
-        if p.id in seen:
-            raise ValueError(f"{name}: duplicate problem id {p.id!r}")
-        seen.add(p.id)
-
-
-# ----------------------------------------------------------------------------- loaders
-
-@functools.cache
-def _loader_modules() -> dict[str, ModuleType]:
-    # Imported on first use so ``import virgo.eval`` stays cheap.
-    from virgo.eval.benchmarks import jsonl, mathverse, mathvision, mmmu, olympiadbench
-
-    return {m.NAME: m for m in (mathvision, mathverse, olympiadbench, mmmu, jsonl)}
-
-
-def loader_names() -> list[str]:
-    return sorted(_loader_modules())
-
-
-def _loader_module(name: str) -> ModuleType:
-    mods = _loader_modules()
-    if name not in mods:
-        raise ValueError(f"unknown loader {name!r}; known: {', '.join(sorted(mods))}")
-    return mods[name]
-
-
-def loader_options(loader: str) -> dict[str, Any]:
-    """The options a loader accepts, with their defaults."""
-    return dict(_loader_module(loader).OPTIONS)
+__all__ = ["SPEC_KEYS", "BenchmarkSpec", "LoadContext", "Loaded", "filter_problems", "get_benchmark",
+           "list_benchmarks", "load_spec", "loader_module", "loader_names", "loader_options", "parse_where", "select",
+           "spec_from_dict"]
 
 
 # ----------------------------------------------------------------------------- specs
@@ -167,7 +59,7 @@ def list_benchmarks() -> list[str]:
 def spec_from_dict(data: dict[str, Any], *, path: str | None = None) -> BenchmarkSpec:
     where = path or "<spec>"
     if not isinstance(data, dict):
-        raise ValueError(f"{where}: a benchmark spec must be a YAML mapping")
+        raise ValueError(f"{where}: a benchmark spec must be a YAML mapping")  # noqa: TRY004 - a bad file, not a bug
     unknown = set(data) - SPEC_KEYS
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(SPEC_KEYS)}")
@@ -186,6 +78,7 @@ def spec_from_dict(data: dict[str, Any], *, path: str | None = None) -> Benchmar
     spec = BenchmarkSpec(**kwargs, path=path)
     spec.split_path(spec.default_split)
     spec.resolve_options()  # unknown options fail here, at spec load, not mid-run
+    metrics_hook(spec.metrics)  # and an unknown metrics hook
     return spec
 
 

@@ -5,7 +5,10 @@ analytics (length distribution, accuracy by length bucket, reflection phrases, l
 the paper's published numbers for that benchmark, and the run's reproducibility manifest.
 Several runs (e.g. base versus Virgo, on several benchmarks): the paper's Table 2 layout with our
 runs above the published rows, side-by-side breakdowns and thought analytics, MMMU by difficulty
-next to Table 3, and the perception-versus-reasoning table when caption runs are present.
+next to Table 3, and the perception-versus-reasoning table when caption runs are present. Runs with n samples get
+pass@k / maj@k / mean@k (`virgo.eval.sections`), runs repeated with other seeds their spread, a benchmark with
+official metrics its own tables (`virgo.eval.official`), and a thinking-budget sweep folder its curve
+(`virgo.eval.sweep`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from virgo.eval import paper, plots
+from virgo.eval import layout, official, paper, plots, sections
+from virgo.eval.markdown import num, pct, table
 
 RUN_FILE, METRICS_FILE, MANIFEST_FILE = "run.json", "metrics.json", "manifest.json"
 TOP_PHRASES = 12
@@ -60,24 +64,10 @@ def load_run(run_dir: str | Path, label: str | None = None) -> RunView:
 
 # ----------------------------------------------------------------------------- formatting
 
-def pct(x: float | None, digits: int = 1) -> str:
-    return "—" if x is None else f"{100 * x:.{digits}f}"
-
-
 def acc_cell(block: dict[str, Any] | None) -> str:
     if not block or block.get("n", 0) == 0:
         return "—"
     return f"{pct(block['accuracy'])} ± {pct(block['stderr'])} (n={block['n']})"
-
-
-def num(x: float | None, digits: int = 0) -> str:
-    return "—" if x is None else f"{x:,.{digits}f}"
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- sections
@@ -350,35 +340,48 @@ def _commits(first: dict[str, Any], sessions: list[dict[str, Any]]) -> str:
 
 # ----------------------------------------------------------------------------- entry point
 
+def _view_link(out: Path) -> str:
+    """A link to the long-thought viewer page written beside the report (`virgo view`), when there is one."""
+    if not (out / "view.html").is_file():
+        return ""
+    return ("Browse every item's thought, verdict and image in [view.html](view.html) (opens offline; "
+            "`virgo view RUN OTHER_RUN` puts two runs side by side).")
+
+
 def render_report(run_dirs: list[str | Path], out_dir: str | Path | None = None,
-                  labels: dict[str, str] | None = None) -> Path:
+                  labels: dict[str, str] | None = None, show_k: list[int] | None = None) -> Path:
     """Write ``report.md``, ``report.json`` and ``plots/*.png``; returns the markdown path.
 
-    One run without ``out_dir`` writes into the run folder itself.
+    One run without ``out_dir`` writes into the run folder itself (a sweep folder: into the sweep folder).
+    ``show_k``: the k of pass@k / maj@k / mean@k shown (default 1, 2, 4, ..., n).
     """
     if not run_dirs:
         raise ValueError("no run folders given")
     labels = labels or {}
-    runs = [load_run(d, labels.get(str(d)) or labels.get(Path(d).name)) for d in run_dirs]
-    out = Path(out_dir) if out_dir is not None else (runs[0].dir if len(runs) == 1 else Path("virgo-report"))
+    sweeps = [Path(d) for d in run_dirs if layout.is_sweep(d)]
+    dirs = [rd for d in run_dirs for rd in (layout.run_dirs(d) if layout.is_sweep(d) else [Path(d)])]
+    runs = [load_run(d, labels.get(str(d)) or labels.get(Path(d).name)) for d in dirs]
+    single = len(run_dirs) == 1
+    out = Path(out_dir) if out_dir is not None else (Path(run_dirs[0]) if single else Path("virgo-report"))
     out.mkdir(parents=True, exist_ok=True)
 
     title = (f"# Evaluation report: {runs[0].name}" if len(runs) == 1
              else f"# Evaluation report: {len(runs)} runs")
-    sections = [title, _section_overview(runs)]
-    if len(runs) > 1:
-        sections.append(_section_table2(runs))
-    else:
-        sections.append(_section_paper_for_single(runs[0]))
-    sections += [_section_mmmu_difficulty(runs), _section_perception(runs), _section_verdicts(runs, out),
-                 _section_breakdowns(runs, out), _section_thought(runs, out), _section_manifest(runs)]
+    parts = [title, _view_link(out), sections.section_sweeps(sweeps, out), _section_overview(runs)]
+    parts.append(_section_table2(runs) if len(runs) > 1 else _section_paper_for_single(runs[0]))
+    parts += [official.render([(r.name, r.metrics) for r in runs]), sections.section_sampling(runs, show_k),
+              sections.section_seeds(runs), _section_mmmu_difficulty(runs), _section_perception(runs),
+              _section_verdicts(runs, out), _section_breakdowns(runs, out), _section_thought(runs, out),
+              _section_manifest(runs)]
     md = out / "report.md"
-    md.write_text("\n\n".join(s for s in sections if s) + "\n", encoding="utf-8")
+    md.write_text("\n\n".join(s for s in parts if s) + "\n", encoding="utf-8")
     summary = {
         "runs": [{"dir": str(r.dir), "label": r.label, "benchmark": r.benchmark, "split": r.info.get("split"),
                   "model": r.info.get("model"), "ablation": r.info.get("ablation"), "metrics": r.metrics} for r in runs],
         "table2": table2(runs),
         "perception": perception_table(runs),
+        "seeds": sections.seed_groups(runs),
+        "sweeps": [layout.read_table(d) for d in sweeps],
         "paper": {"table2": [vars(p) for p in paper.paper_rows()], "table3": paper.TABLE3},
         "plots": sorted(str(p.relative_to(out)) for p in (out / "plots").glob("*.png")),
     }

@@ -16,9 +16,9 @@ _LETTER_HEAD = re.compile(
     r"^(?:(?:the\s+)?(?:correct\s+)?(?:option|choice|answer)\s*(?:is\s*)?[:：]?\s*)?"  # "Option", "choice:"
     r"[(\[]?\s*([A-Z])\s*[)\]]?"  # B, (B), [B]
     r"(?=$|\s*[.:：)\]]|\s*,|\s+(?:is\b|\(|[-–—]))",  # then the end, punctuation, "is", "(...)" or a dash
-    re.I,
+    re.IGNORECASE,
 )
-_OPTION_WORD = re.compile(r"\b(?:option|choice)\s*[:：]?\s*[(\[]?\s*([A-Z])\b\s*[)\]]?", re.I)
+_OPTION_WORD = re.compile(r"\b(?:option|choice)\s*[:：]?\s*[(\[]?\s*([A-Z])\b\s*[)\]]?", re.IGNORECASE)
 _LONE_LOWERCASE = re.compile(r"[(\[]?\s*([a-z])\s*[)\]]?\s*[.:：]?")  # "b", "(b)", "[b]", "b:"
 
 
@@ -43,7 +43,7 @@ def letter_of(text: str, letters: str, *, whole_answer: bool = False) -> str | N
     return letter if letter in letters else None
 
 
-_LETTER_LIST_SEP = re.compile(r"\s*(?:,|;|&|\band\b|\n|\s)\s*", re.I)
+_LETTER_LIST_SEP = re.compile(r"\s*(?:,|;|&|\band\b|\n|\s)\s*", re.IGNORECASE)
 _ONE_LETTER = re.compile(r"[(\[]?([A-Z])[)\]]?")
 
 

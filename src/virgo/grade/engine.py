@@ -28,12 +28,12 @@ logging.getLogger("math_verify").setLevel(logging.ERROR)
 @lru_cache(maxsize=1)
 def _mv():
     import math_verify
-    from latex2sympy2_extended.math_normalization import NormalizationConfig
-    from math_verify import LatexExtractionConfig
 
     # The warning about disabled timeouts is expected here: the pool enforces the limit.
     import math_verify.grader
     import math_verify.parser
+    from latex2sympy2_extended.math_normalization import NormalizationConfig
+    from math_verify import LatexExtractionConfig
 
     math_verify.parser.TIMEOUT_WARNING_SHOWN = True
     math_verify.grader.TIMEOUT_WARNING_SHOWN = True
@@ -60,15 +60,57 @@ def parse_math(answer: str):
 
 
 def verify_math(gold: str, pred: str) -> bool | None:
-    """True/False when both answers parse to math and Math-Verify compared them; None when either did not."""
+    """True/False when both answers parse to math and Math-Verify compared them; None when either did not.
+
+    Sets and relations compare both ways (``(-\\infty, 2]`` and ``x \\le 2``), and two equations that differ
+    by a nonzero constant factor are the same equation.
+    """
     g, p = parse_math(gold), parse_math(pred)
     if g is None or p is None:
         return None
     mv, _ = _mv()
     try:
-        return bool(mv.verify(list(g), list(p), timeout_seconds=None))
+        if mv.verify(list(g), list(p), timeout_seconds=None, allow_set_relation_comp=_set_against_inequality(g, p)):
+            return True
+        return _proportional_equations(g, p)
     except (RecursionError, MemoryError, ValueError, TypeError, OverflowError):
         return False
+
+
+def _set_against_inequality(g: tuple, p: tuple) -> bool:
+    """A gold interval or set against a predicted inequality (``x \\le 2`` for ``(-\\infty, 2]``): the only case
+    where Math-Verify should turn the relation into a set (for equations that means solving them, which can
+    take minutes)."""
+    import sympy
+
+    return len(g) == 1 and len(p) == 1 and isinstance(g[0], sympy.Set) and \
+        isinstance(p[0], (sympy.core.relational.Relational, sympy.And)) and not isinstance(p[0], sympy.Equality)
+
+
+def _proportional_equations(g: tuple, p: tuple) -> bool:
+    """Both single equations whose ``lhs - rhs`` have a nonzero constant ratio (sympy's ``cancel``, bounded by the
+    pool's time limit): ``2x - 2y = 4`` and ``y = x - 2``."""
+    import sympy
+
+    if len(g) != 1 or len(p) != 1 or not (isinstance(g[0], sympy.Equality) and isinstance(p[0], sympy.Equality)):
+        return False
+    dg, dp = g[0].lhs - g[0].rhs, p[0].lhs - p[0].rhs
+    if dg.free_symbols != dp.free_symbols or not dg.free_symbols or dp == 0:
+        return False
+    ratio = sympy.cancel(dg / dp)
+    if ratio.is_number:
+        return bool(ratio != 0 and ratio.is_finite)
+    # Multiplied through by a monomial ("\\frac{\\sin i_1}{\\sin i_2} = \\frac{n_2}{n_1}" for Snell's law): the same
+    # equation wherever the factor is not zero.
+    return all(_monomial(part) for part in ratio.as_numer_denom())
+
+
+def _monomial(expr) -> bool:
+    import sympy
+
+    return all(f.is_number and f != 0 or not isinstance(f, sympy.Add) and not (isinstance(f, sympy.Pow) and
+                                                                             isinstance(f.base, sympy.Add))
+               for f in sympy.Mul.make_args(expr))
 
 
 def numeric_value(answer: str) -> float | None:

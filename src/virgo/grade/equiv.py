@@ -1,21 +1,31 @@
 """Equivalence of an extracted answer with the gold answer, beyond what Math-Verify knows.
 
-Order of checks for one answer (the first that decides wins, and names itself in ``graded_by``):
+Both answers are first put in one normal form (``virgo.grade.golds.normalize_answer``: code-like golds as LaTeX,
+no leading "=", no approximation sign; ``virgo.grade.norm``: full-width punctuation, Unicode scripts, LaTeX
+spacing). Then, for one answer, the first check that decides wins and names itself in ``graded_by``:
 
-``exact``           same normalised string (case, spaces, ``$``, ``\\text{}``, degree spellings ignored), also
-                    once a left-hand side ("x_0 =", "S.A. =", "The area is") and the item's unit are dropped
-``unit``            same value once a unit is dropped ("2191.7 metres" vs "2191.7", "36\\pi cm^3" vs "36\\pi");
-                    spelled-out units are their symbols (metres = m); differing units leave the item
-                    undecided (0.5 m vs 50 cm is for a judge). A single letter is a unit only where it cannot
-                    be a variable ("4.4 m", "m/s"; never "2n")
-``numeric_tol``     the item's absolute tolerance, |gold - pred| <= tol * 1.01 (OlympiadBench's rule)
-``numeric_round``   (MMMU) equal after rounding both to 2 decimals
-``numeric``         two plain numbers with the same value
-``math_verify``     Math-Verify on both (expressions, sets, intervals, tuples, equations, percentages)
-``phrase``          (MMMU) a text gold answer found as a whole phrase inside the answer; (every profile) a
-                    short sentence that starts with the text gold answer, without negation ("Navin earns the
-                    most ..." for "Navin")
-``string``          none of the above could compare them: wrong, and *undecided* (a judge may look)
+``exact``            same normalised string (case, spaces, ``$``, ``\\text{}``, degree spellings ignored), also once a
+                     left-hand side ("x_0 =", "S.A. =", "The area is"), a trailing condition ("for x > 0") and the
+                     item's unit are dropped
+``unit``             units that measure different things (m/s for m/s^2: wrong), or the same value once a unit is
+                     dropped ("2191.7 metres" vs "2191.7"); units pint cannot read and that differ leave the item
+                     undecided
+``unit_conversion``  the same quantity in another unit of the same dimension (50 cm for 0.5 m), if the profile
+                     counts conversions
+``numeric_tol``      the item's absolute tolerance, |gold - pred| <= tol * 1.01 (OlympiadBench's rule)
+``numeric_round``    equal after rounding both to the profile's (MMMU) or the item's (MathVista) decimals
+``rel_tol``          the profile's relative tolerance
+``precision``        a value that rounds to the gold as written (0.2381 for 0.24; see ``virgo.grade.numbers``)
+``numeric``          two numbers with the same value (or, decided wrong, different values)
+``closed_form``      closed forms with the same value, or the same values at random points (fast reader)
+``phrase``           (MMMU) a text gold answer found as a whole phrase inside the answer; (every profile) a short
+                     sentence that starts with the text gold answer, without negation
+``structure``        several parts compared part by part: assignments against a tuple (``x = 2, y = 3`` for
+                     ``(2, 3)``), by name, or as an unordered "or" list (``x = 2 or x = 3`` for ``2, 3``)
+``equation``         two equations whose sides' differences are proportional (the same equation rearranged or
+                     multiplied through)
+``math_verify``      Math-Verify on both (expressions, sets, intervals against inequalities, tuples, equations)
+``string``           none of the above could compare them: wrong, and *undecided* (a judge may look)
 
 Multiple answers (``meta["is_multiple_answer"]``, or a gold with one answer per line) must all match, as many
 as the gold has (a repeated value counts twice); unordered unless ``meta["ordered"]``. Multiple choice is
@@ -25,131 +35,51 @@ answer ("C\\nD"), by the set of letters (``mc_letters``).
 
 from __future__ import annotations
 
-import ast
-import math
 import re
-from dataclasses import dataclass
 
 from virgo.grade.choices import gold_letter, letter_of, letters_of
 from virgo.grade.engine import numeric_value, verify_math
-from virgo.grade.norm import (
-    clean,
-    is_text_answer,
-    key,
-    parse_plain_number,
-    split_answers,
-    split_value_unit,
-    unit_key,
-)
+from virgo.grade.golds import alternatives, gold_parts, normalize_answer, precision, tolerances, units
+from virgo.grade.match import Match
+from virgo.grade.norm import clean, is_text_answer, key, split_answers
 from virgo.grade.profiles import LETTERS, Profile, is_multiple_choice, valid_letters
+from virgo.grade.quantity import ItemRules, compare_quantity
+from virgo.grade.structure import (
+    assignments,
+    equations_proportional,
+    is_relation,
+    last_member,
+    pair_parts,
+    rhs,
+    solves,
+    strip_condition,
+)
+from virgo.grade.units import unit_key
 from virgo.records import Problem
+
+__all__ = ["Match", "alternatives", "compare", "compare_choice", "compare_multi", "judge_answer", "tolerances",
+           "units"]
 
 MAX_PARTS = 20  # multi-answer items with more parts than this are compared as one set
 MAX_COMPARE_CHARS = 2000  # longer "answers" (runaway boxes) are only compared as exact strings
+_DEGREE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree")
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|nobody|cannot)\b|n't", re.IGNORECASE)
+_MAX_SENTENCE_WORDS = 15
 
 
-@dataclass(frozen=True)
-class Match:
-    correct: bool
-    by: str  # the rule or engine that decided (Grade.graded_by)
-    decided: bool = True  # False: the rules could not really compare them (judge candidates)
-    detail: str | None = None
-
-
-# --- per-item metadata ------------------------------------------------------------------------------
-
-_ABSENT = {"", "none", "null", "nan", "n/a"}  # how loaders spell a missing value ("None" from OlympiadBench files)
-
-
-def _entries(value) -> list:
-    """Per-answer entries of a metadata field: a list, one value, or a comma-separated string in which an empty
-    entry means "none for this answer" (",1e0", "0,"). Missing spellings ("None") are None."""
-    if value is None or isinstance(value, bool):
-        return []
-    items = list(value) if isinstance(value, (list, tuple)) else \
-        [value] if isinstance(value, (int, float)) else str(value).split(",")
-    out = [None if v is None or str(v).strip().lower() in _ABSENT else v for v in items]
-    return [] if all(v is None for v in out) else out
-
-
-def tolerances(problem: Problem) -> list[float | None]:
-    """Absolute tolerances from ``meta["tolerance"]`` or ``meta["error"]`` (number, "1e-1", "1e-2,1e-3", ",1e0")."""
-    out: list[float | None] = []
-    for v in _entries(problem.meta.get("tolerance", problem.meta.get("error"))):
-        if v is None or isinstance(v, (int, float)):
-            out.append(None if v is None else float(v))
-        else:
-            out.append(parse_plain_number(str(v)))
-    return out
-
-
-def units(problem: Problem) -> list[str | None]:
-    """Units of the gold answers from ``meta["unit"]`` (one, or comma-separated per answer: ",kg")."""
-    return [None if u is None else str(u).strip() for u in _entries(problem.meta.get("unit"))]
-
-
-def alternatives(problem: Problem) -> list[str]:
-    """Accepted gold answers: ``meta["alternatives"]``, or a literal list in the answer (MMMU's ['a', 'b'])."""
-    alts = problem.meta.get("alternatives")
-    if isinstance(alts, (list, tuple)) and alts:
-        return [str(a) for a in alts]
-    s = problem.answer.strip()
-    if s.startswith("[") and s.endswith("]") and ("'" in s or '"' in s):
-        try:
-            parsed = ast.literal_eval(s)  # a literal parser only: no names, calls or code
-        except (ValueError, SyntaxError):
-            parsed = None
-        if isinstance(parsed, (list, tuple)) and parsed and all(isinstance(a, (str, int, float)) for a in parsed):
-            return [str(a) for a in parsed]
-    return [problem.answer]
-
-
-def gold_parts(problem: Problem, gold: str) -> list[str]:
-    answers = problem.meta.get("answers")
-    if isinstance(answers, (list, tuple)) and len(answers) > 1:
-        return [str(a) for a in answers]
-    return split_answers(gold)
-
-
-# --- one answer ---------------------------------------------------------------------------------------
-
-_LHS = re.compile(r"^\s*[A-Za-z\\][A-Za-z0-9_{}\\ ,.()'^]{0,40}?(?<![<>!\\])=(?!=)")  # "x_0 =", "S.A. ="
-
-
-# "The area is 9π cm^2", "So the total is 42": a short phrase before the verb is the left-hand side.
-_VERBAL_LHS = re.compile(r"^\s*(?:(?:so|thus|therefore|hence),?\s+)?(?:the\s+)?(?:[A-Za-z][A-Za-z'-]*\s+){0,5}?"
-                         r"(?:is|are|equals|was|were)\s+(?:(?:equal\s+to|approximately|about|exactly)\s+)?", re.I)
-
-
-def _rhs(s: str) -> str:
-    """``x_0 = 2.27`` -> ``2.27``, ``The area is 9π`` -> ``9π`` (a simple left-hand side only; equations
-    stay whole)."""
-    c = clean(s)
-    for lhs in (_LHS, _VERBAL_LHS):
-        m = lhs.match(c)
-        rest = c[m.end():].strip() if m else ""
-        if rest and "=" not in rest and not _VERBAL_LHS.match(rest):
-            return rest.rstrip(".").strip()
-    return c
-
-
-def _drop_unit(s: str, unit: str | None) -> str:
-    """``s`` without the item's unit at its end ("2.5 \\mathrm{~m}" -> "2.5"); never half a unit ("5 cm")."""
+def _drop_unit(c: str, unit: str | None) -> str:
+    """``c`` without the item's unit at its end ("2.5 \\mathrm{~m}" -> "2.5"); never half a unit ("5 cm")."""
     if not unit:
-        return s
+        return c
     u = unit_key(unit)
-    c = clean(s)
     if u and unit_key(c).endswith(u):
+        c = _DEGREE.sub("°", c)  # one character, so a cut never falls inside "^{\\circ}"
         # Cut the unit off the cleaned string: walk back over as many characters as its key needs.
         for cut in range(len(c) - 1, max(0, len(c) - 4 * len(unit) - 20), -1):
-            if unit_key(c[cut:]) == u and not c[cut - 1].isalpha():
+            if unit_key(c[cut:]) == u and not c[cut - 1].isalpha() and c[cut - 1] not in "^_{\\":
                 head = c[:cut].rstrip(" \\")
                 return head or c
     return c
-
-
-_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|nobody|cannot)\b|n't", re.I)
-_MAX_SENTENCE_WORDS = 15
 
 
 def _words(s: str) -> str:
@@ -172,8 +102,8 @@ def _names_first(gold: str, pred: str) -> bool:
     return rest[0] == " " and rest.split()[0] not in ("and", "or", "nor", "&") and not _NEGATION.search(p)
 
 
-def compare(gold: str, pred: str, profile: Profile, *, tolerance: float | None = None,
-            unit: str | None = None) -> Match:
+def compare(gold: str, pred: str, profile: Profile, *, tolerance: float | None = None, unit: str | None = None,
+            precision: int | None = None) -> Match:
     """Is ``pred`` the same answer as ``gold``?"""
     if key(gold) == key(pred):
         return Match(True, "exact")
@@ -182,33 +112,21 @@ def compare(gold: str, pred: str, profile: Profile, *, tolerance: float | None =
         return Match(letter_of(pred, LETTERS[:10]) == gold_option, "mc_letter")
     if len(pred) > MAX_COMPARE_CHARS:
         return Match(False, "string", decided=False, detail=f"answer of {len(pred)} characters compared as a string")
-    g, p = _rhs(_drop_unit(gold, unit)), _rhs(_drop_unit(pred, unit))
-    if key(g) == key(p):  # the same once left-hand sides ("x =", "The area is") and the item's unit are gone
+    g0, p0 = normalize_answer(gold), normalize_answer(pred)
+    if strip_condition(g0) == g0:
+        p0 = strip_condition(p0)  # "x = 3 for x > 0": the gold states no condition
+    g, p = rhs(_drop_unit(g0, unit)), rhs(_drop_unit(p0, unit))
+    if key(g) == key(p) or key(g0) == key(p0):  # the same once left-hand sides and the item's unit are gone
         return Match(True, "exact")
-    gs, ps = split_value_unit(g), split_value_unit(p)
-    gu, pu = (unit_key(gs[1]) if gs else None), (unit_key(ps[1]) if ps else None)
-    if gs and ps and gu != pu and "%" not in (gu, pu):
-        return Match(False, "unit", decided=False, detail=f"units differ: {gs[1]!r} vs {ps[1]!r}")
-    if gs and gu != "%":
-        g = gs[0]
-    if ps and pu != "%":
-        p = ps[0]
-    if (gs or ps) and key(g) == key(p):
-        return Match(True, "unit")
-
-    gv, pv = parse_plain_number(g), parse_plain_number(p)
-    if tolerance is not None:
-        gv = numeric_value(g) if gv is None else gv
-        pv = numeric_value(p) if pv is None else pv
+    item = ItemRules(tolerance, unit, precision)
+    m = compare_quantity(g, p, profile, item)
+    if m is not None:
+        return m
+    if tolerance is not None:  # closed forms the fast reader refused: Math-Verify's value of each
+        gv, pv = numeric_value(g), numeric_value(p)
         if gv is not None and pv is not None:
-            # 1.01: OlympiadBench's own slack for rounding. No absolute epsilon: tolerances go down to 1e-17.
-            ok = abs(gv - pv) <= tolerance * 1.01 or math.isclose(gv, pv, rel_tol=1e-12, abs_tol=0.0)
+            ok = abs(gv - pv) <= tolerance * 1.01
             return Match(ok, "numeric_tol", detail=f"|{gv:g} - {pv:g}| {'<=' if ok else '>'} {tolerance:g}")
-    if gv is not None and pv is not None:
-        if gv == pv:
-            return Match(True, "numeric")
-        if profile.round_digits is not None and round(gv, profile.round_digits) == round(pv, profile.round_digits):
-            return Match(True, "numeric_round", detail=f"equal to {profile.round_digits} decimals")
 
     if is_text_answer(gold):
         if profile.phrase_match and _phrase_in(gold, pred):
@@ -217,14 +135,69 @@ def compare(gold: str, pred: str, profile: Profile, *, tolerance: float | None =
             return Match(True, "phrase", detail="the answer is a sentence about the gold answer")
         return Match(False, "string", decided=False, detail="text answers differ")
 
+    m = _compare_structure(g0, p0, profile, item)
+    if m is not None:
+        return m
+    if not is_relation(g):
+        last = last_member(p)  # "\\sin^2 x + \\cos^2 x = 1": the value it arrives at
+        if last is not None:
+            m = compare_quantity(g, last, profile, item)
+            if m is not None and m.correct:
+                return m
     result = verify_math(g, p)
-    if result is None and (g, p) != (gold, pred):
-        result = verify_math(gold, pred)
+    # A left-hand side dropped from one side only ("y = 2x + 1" against "2x - y + 1 = 0"): the whole equations.
+    if result is None and (g, p) != (g0, p0) or not result and (g == g0) != (p == p0) and is_relation(g0) and \
+            is_relation(p0):
+        result = verify_math(g0, p0) or result
     if result is not None:
         return Match(result, "math_verify")
     if profile.phrase_match and len(key(gold)) >= 2 and _phrase_in(gold, pred):
         return Match(True, "phrase")
     return Match(False, "string", decided=False, detail="not parsed as math; strings differ")
+
+
+def _compare_structure(g: str, p: str, profile: Profile, item: ItemRules) -> Match | None:
+    """Answers of several parts (assignments, tuples, "or" lists), and equations rearranged or scaled."""
+    if "=" in g and "=" in p:
+        if equations_proportional(g, p):
+            return Match(True, "equation", detail="the same equation, rearranged or multiplied through")
+        if solves(g, p):  # not the other way: y^2 = (2x+1)^2 holds for y = 2x + 1 but says more
+            return Match(True, "equation", detail="the gold equation, solved for one of its variables")
+    ga, pa = assignments(g), assignments(p)
+    if ga is None or pa is None or len(ga) > MAX_PARTS:
+        return None
+    # Tuples and distinct names fix each part's place; a plain list or an "or" list of one variable's values
+    # (x = 2 or x = 3) does not.
+    ordered = g.startswith("(") or p.startswith("(") or (_distinct_names(ga) and _distinct_names(pa))
+    pairs = pair_parts(ga, pa, ordered=True)
+    if pairs is None:
+        return None
+    if ordered:
+        matches = [compare(gv, pv, profile, tolerance=item.tolerance, unit=item.unit) for gv, pv in pairs]
+        ok = all(m.correct for m in matches)
+        if not ok and all(m.decided for m in matches):  # a tuple's parts in their places, each decided
+            wrong = next(i for i, m in enumerate(matches) if not m.correct)
+            return Match(False, "structure", detail=f"part {wrong + 1} of {len(pairs)} differs")
+    else:  # "x = 2 or x = 3" for "2, 3": the same values in any order
+        golds, preds = [gv for _, gv in ga], [pv for _, pv in pa]
+        ok = _match_unordered(golds, preds, profile, item)
+    return Match(True, "structure", detail=f"{len(pairs)} parts") if ok else None
+
+
+def _distinct_names(parts: list[tuple[str | None, str]]) -> bool:
+    names = [n for n, _ in parts]
+    return None not in names and len(set(names)) == len(names)
+
+
+def _match_unordered(golds: list[str], preds: list[str], profile: Profile, item: ItemRules) -> bool:
+    used: set[int] = set()
+    for gv in golds:
+        hit = next((j for j, pv in enumerate(preds) if j not in used and
+                    compare(gv, pv, profile, tolerance=item.tolerance, unit=item.unit).correct), None)
+        if hit is None:
+            return False
+        used.add(hit)
+    return True
 
 
 # --- several answers ---------------------------------------------------------------------------------
@@ -302,7 +275,7 @@ def judge_answer(problem: Problem, answer: str, answers: tuple[str, ...], profil
     if is_multiple_choice(problem):
         return compare_choice(problem, answer, profile)
     multi = bool(problem.meta.get("is_multiple_answer"))
-    tols, units_ = tolerances(problem), units(problem)
+    tols, units_, digits = tolerances(problem), units(problem), precision(problem)
     best: Match | None = None
     for gold in alternatives(problem):
         # One answer per line: MathVerse's "-4.9\n-4.9" repeats one answer; different lines are all required.
@@ -316,7 +289,8 @@ def judge_answer(problem: Problem, answer: str, answers: tuple[str, ...], profil
             m = compare_multi(golds, preds, profile, tols=tols, units_=units_,
                               ordered=bool(problem.meta.get("ordered")), gold_text=gold, pred_text=answer)
         else:
-            m = compare(gold, answer, profile, tolerance=tols[0] if tols else None, unit=units_[0] if units_ else None)
+            m = compare(gold, answer, profile, tolerance=tols[0] if tols else None,
+                        unit=units_[0] if units_ else None, precision=digits)
         if m.correct:
             return m
         best = best if best is not None and not best.decided else m

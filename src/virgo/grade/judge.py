@@ -28,7 +28,7 @@ from pathlib import Path
 from virgo.prompts import _load_template
 from virgo.records import AppendWriter, Generation, Grade, Problem, RecordError
 from virgo.records.jsonl import iter_lines, loads
-from virgo.thought import strip_thought
+from virgo.thought import FORMATS, strip_thought
 
 RESPONSE_TAIL_CHARS = 2000  # how much of the answer region the extraction prompt sees
 
@@ -169,7 +169,7 @@ class Judge:
         try:
             extracted, extracted_by = grade.extracted, grade.extracted_by
             if grade.verdict == "no_answer":
-                region = strip_thought(generation.text)
+                region = strip_thought(generation.text, FORMATS)  # never the thought, in any known layout
                 if not region.strip():
                     return grade
                 extracted = self.extract(problem.question, region)
@@ -177,7 +177,7 @@ class Judge:
                     return dataclasses.replace(grade, detail=f"{grade.detail}; the judge found no answer either")
                 extracted_by = "judge"
             ok = self.score(problem.question, problem.answer, extracted or "")
-        except Exception as e:  # an unreachable judge must not lose the rule grade
+        except Exception as e:  # noqa: BLE001  (an unreachable judge, whatever the error, must not lose the rule grade)
             return dataclasses.replace(grade, detail=f"{grade.detail}; judge failed: {type(e).__name__}: {e}"[:500])
         if ok is None:
             return dataclasses.replace(grade, detail=f"{grade.detail}; the judge gave no 0/1 verdict")

@@ -1,19 +1,24 @@
-"""String normalisation of answers: the cheap, exact part of equivalence.
+"""Answer text normalisation: one spelling for what models and answer keys write in many ways.
 
-Everything here is plain string work (linear regexes, no nested-brace regexes, no evaluation), used
-by extraction and equivalence alike: unwrap LaTeX decorations, compare case- and space-insensitively,
-split multiple answers on top-level commas, and recognise a number with a unit.
+``normalize`` maps full-width punctuation (``，（B）：``) to ASCII, Unicode sub- and superscripts to TeX
+(``E₁`` -> ``E_{1}``, ``m²`` -> ``m^{2}``, ``10⁻³`` -> ``10^{-3}``), Unicode math symbols to their LaTeX commands
+(``≤ √ ∞ ± π``) and thousands separators written with TeX spacing (``1{,}000``, ``32,\\!348``) to plain ones.
+``clean`` then strips math delimiters, spacing commands, text wrappers, bold and trailing punctuation; ``key``
+is the exact-match key (case-, space- and degree-spelling-insensitive). Multiple answers are split on top-level
+commas / semicolons and the words "and" / "or". All of it is linear string work.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Text-mode wrappers whose content is the answer (one level, no nested braces: they rarely nest).
 _WRAPPERS = re.compile(
-    r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mbox|operatorname|boxed|fbox)\s*\{([^{}]*)\}")
+    r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mbox|operatorname|boxed|fbox|bm|boldsymbol|emph)"
+    r"\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
 # Spacing commands; "\\ " after a backslash is a matrix row break (\\\\), not a space.
-_SPACING = re.compile(r"(?<!\\)\\[,;:! ]|\\quad|\\qquad|\\displaystyle|\\left(?![a-zA-Z])|\\right(?![a-zA-Z])|~")
+_SPACING = re.compile(r"(?<!\\)\\[,;:! ]|\\(?:q?quad|displaystyle|textstyle|left|right)(?![a-zA-Z])|~")
 _CURRENCY = re.compile(r"^\\?\$(?=\s*[\d.])|\\\$")  # "\$18.90", "$36" (a dollar sign, not a math delimiter)
 _DOLLARS = re.compile(r"\$+")
 _WS = re.compile(r"\s+")
@@ -21,6 +26,27 @@ _WS = re.compile(r"\s+")
 _DEGREE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|°|掳")
 _FRAC = re.compile(r"\\[dt]frac")
 _ORDINAL = re.compile(r"(?<=\d)\s*(?:\^\s*\{\s*(?:st|nd|rd|th)\s*\}|\^\s*(?:st|nd|rd|th)|(?:st|nd|rd|th))(?![a-zA-Z])")
+# Thousands separators in TeX spacing: "1{,}000", "32,\\!348", "1\\,000" -> "1,000" / "1000".
+_TEX_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,\\!\s*|,\\,\s*)(?=\d{3}(?!\d))")
+_THIN_THOUSANDS = re.compile(r"(?<=\d)\\[,!](?=\d{3}(?!\d))")
+# "\approx 3.14", "≈ 3.14", "~3.14", "about 3.14": the approximation sign is not part of the value.
+_APPROX = re.compile(r"^(?:\\approx|≈|\\sim|~|approx\.?|approximately|about|around|roughly|circa)\s*", re.IGNORECASE)
+
+# Full-width forms (U+FF01..U+FF5E) are ASCII shifted by 0xFEE0; the ideographic punctuation a model writes too.
+_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+_FULLWIDTH.update({0x3000: 0x20, 0x3001: 0x2C, 0x2212: 0x2D, 0x2013: 0x2D, 0x00A0: 0x20, 0x2009: 0x20,
+                   0x202F: 0x20, 0x2217: 0x2A, 0x2044: 0x2F})
+_FULLWIDTH_ANY = re.compile("[" + "".join(map(chr, sorted(_FULLWIDTH))) + "]")
+_SUPER = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱ", "0123456789+-=()ni"))
+_SUB = dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₒₓₕₖₗₘₙₚₛₜ", "0123456789+-=()aeoxhklmnpst"))
+
+_SYMBOLS = {"≤": r"\le ", "≥": r"\ge ", "≠": r"\ne ", "≈": r"\approx ", "±": r"\pm ", "∓": r"\mp ", "∞": r"\infty ",
+            "∪": r"\cup ", "∩": r"\cap ", "∈": r"\in ", "⋅": r"\cdot ", "→": r"\to ", "π": r"\pi ", "θ": r"\theta ",
+            "α": r"\alpha ", "β": r"\beta ", "γ": r"\gamma ", "λ": r"\lambda ", "ω": r"\omega ", "μ": r"\mu ",
+            "Δ": r"\Delta ", "ρ": r"\rho ", "σ": r"\sigma ", "φ": r"\phi ", "τ": r"\tau ", "ε": r"\varepsilon ",
+            "η": r"\eta ", "Ω": r"\Omega "}
+_UNICODE_MATH = re.compile(f"[{''.join(_SUPER)}]+|[{''.join(_SUB)}]+|[{''.join(_SYMBOLS)}]")
+_SQRT = re.compile(r"√\s*(\{[^{}]*\}|\([^()]*\)|\\?[A-Za-z0-9.]+)")
 
 
 def sanitize(text: str) -> str:
@@ -30,6 +56,40 @@ def sanitize(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _sqrt(m: re.Match) -> str:
+    arg = m.group(1)
+    if arg[0] in "{(":
+        arg = arg[1:-1]
+    return f"\\sqrt{{{arg}}}"
+
+
+def normalize(s: str) -> str:
+    """Full-width punctuation, Unicode scripts and math symbols, and TeX thousands separators, in ASCII TeX.
+
+    Only what has one reading changes ("μ" stays a Greek letter; it becomes a micro prefix only in a unit).
+    """
+    if not s.isascii():
+        if _FULLWIDTH_ANY.search(s):
+            s = s.translate(_FULLWIDTH)
+        if not s.isascii():
+            s = _SQRT.sub(_sqrt, s) if "√" in s else s
+            s = _UNICODE_MATH.sub(_unicode_math, s)  # one pass for scripts and symbols
+    if "{,}" in s or ",\\" in s:
+        s = _TEX_THOUSANDS.sub(",", s)
+    if "\\," in s or "\\!" in s:
+        s = _THIN_THOUSANDS.sub("", s)
+    return s
+
+
+def _unicode_math(m: re.Match) -> str:
+    t = m.group()
+    if t[0] in _SUPER:
+        return "^{" + "".join(_SUPER[c] for c in t) + "}"
+    if t[0] in _SUB:
+        return "_{" + "".join(_SUB[c] for c in t) + "}"
+    return _SYMBOLS[t]
 
 
 def strip_math_delimiters(s: str) -> str:
@@ -45,14 +105,15 @@ def strip_math_delimiters(s: str) -> str:
     return _DOLLARS.sub("", s).strip() if "$" in s else s
 
 
+@lru_cache(maxsize=4096)
 def clean(s: str) -> str:
     """An answer without math delimiters, spacing commands, text wrappers and trailing punctuation."""
-    s = _CURRENCY.sub("", s.strip())
+    s = _CURRENCY.sub("", normalize(s.strip()))
     s = strip_math_delimiters(s)
     s = _FRAC.sub(r"\\frac", s)
     s = _SPACING.sub(" ", s)
     for _ in range(3):  # \text{\textbf{B}}: a few layers at most
-        unwrapped = _WRAPPERS.sub(r"\1", s)
+        unwrapped = _WRAPPERS.sub(_unwrap, s)
         if unwrapped == s:
             break
         s = unwrapped
@@ -62,9 +123,26 @@ def clean(s: str) -> str:
     return s.rstrip(".。").strip()
 
 
+_ONE_CHAR_SCRIPT = re.compile(r"([_^])\{\s*(\w)\s*\}")
+_COMMAND_END = re.compile(r"\\[a-zA-Z]+$")
+
+
+def _unwrap(m: re.Match) -> str:
+    """A wrapper's content; after a command ("\\mu\\mathrm{m}") a space keeps the two apart ("\\mu m")."""
+    before = m.string[max(0, m.start() - 12):m.start()]
+    return (" " if _COMMAND_END.search(before) else "") + m.group(1)
+
+
+def drop_approx(s: str) -> str:
+    """``\\approx 3.14`` -> ``3.14``: a value stated as approximate is compared as the value."""
+    return _APPROX.sub("", s, count=1) if s and s[0] in "\\≈~aArRcC" else s
+
+
+@lru_cache(maxsize=4096)
 def key(s: str) -> str:
     """Comparison key for exact matching: cleaned, degrees unified, no whitespace, case-folded."""
     s = _DEGREE.sub("°", clean(s))
+    s = _ONE_CHAR_SCRIPT.sub(r"\1\2", s) if "{" in s else s  # "4210_{5}" is "4210_5"
     return _WS.sub("", s).casefold()
 
 
@@ -91,12 +169,15 @@ def split_top_level(s: str, seps: str = ",;") -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+_CONJUNCTION = re.compile(r"\s+(?:and|or)\s+|\s*\\(?:text|mathrm)\s*\{\s*(?:and|or)\s*\}\s*|\s*\\(?:lor|vee)\s*")
+
+
 def split_answers(s: str) -> list[str]:
-    """The parts of a multiple answer: top-level commas/semicolons, and the word "and"."""
+    """The parts of a multiple answer: top-level commas/semicolons, and the words "and" / "or"."""
     s = clean(s)
     out: list[str] = []
     for part in split_top_level(s):
-        out.extend(p.strip() for p in re.split(r"\s+and\s+", part) if p.strip())
+        out.extend(p.strip() for p in _CONJUNCTION.split(part) if p.strip())
     return out
 
 
@@ -110,120 +191,3 @@ def dedupe(answers) -> list[str]:
             seen.add(k)
             out.append(a)
     return out
-
-
-# --- numbers with units ---------------------------------------------------------------------------
-
-_NUMBER = (r"[-+−]?\s*(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?"
-           r"(?:\s*(?:\\times|\\cdot|×|\*)\s*10\s*\^\s*\{?\s*[-+−]?\d+\s*\}?|[eE][-+]?\d+)?")
-_PLAIN = re.compile(_NUMBER)  # a plain decimal / scientific number (digits checked separately)
-_SCI = re.compile(r"^([-+]?(?:\d+\.?\d*|\.\d+))(?:(?:\\times|\\cdot|×|\*)10\^\{?([-+]?\d+)\}?|[eE]([-+]?\d+))?$")
-
-# Unit symbols of two or more letters (compared case-insensitively); longer words ("metres", "units") count too.
-_KNOWN_UNITS = {
-    "cm", "mm", "km", "nm", "µm", "μm", "um", "ms", "min", "hr", "hrs", "kg", "mg", "kn", "kj", "mj", "ev", "kev",
-    "mev", "gev", "kw", "mw", "kv", "mv", "ma", "hz", "khz", "mhz", "pa", "kpa", "mpa", "atm", "mol", "ml", "rad",
-    "sr", "°c", "°f", "°t", "ft", "in", "yd", "mi", "lb", "oz", "mph", "kmh", "cc", "dm", "gal", "kwh",
-}
-# A single letter after a number is a variable ("2n", "3 k", "2 m g"), except these unit symbols, and only
-# when spaced from a plain number ("4.4 m") or part of a compound unit ("m/s", "m^2"). Case matters.
-_LETTER_UNITS = set("msghlLNJWVAKTCFΩ")
-# Words that end an answer without being its unit ("5 and", "3 only").
-_NOT_UNIT_WORDS = {"and", "or", "the", "only", "none", "all", "not", "are", "is", "for", "with", "both", "each",
-                   "times", "more", "less", "ways", "than", "of"}
-_EXPONENT = re.compile(r"\^\s*\{?\s*[-−]?\s*\d+\s*\}?|[²³]")
-_UNIT_ATOM = r"(?:[a-zA-ZµμΩ°%]+(?:\s*(?:\^\s*\{?\s*[-−]?\d+\s*\}?|[²³]))?)"
-_UNIT_TAIL = re.compile(rf"{_UNIT_ATOM}(?:\s*(?:/|·|\\cdot|\*|\s)\s*{_UNIT_ATOM})*\s*")
-_ATOM_SPLIT = re.compile(r"\s*(/|·|\\cdot|\*|\s)\s*")
-UNIT_SCAN_CHARS = 80  # a unit starts within this many characters of the end
-
-def parse_plain_number(s: str) -> float | None:
-    """A plain decimal / scientific number ("1,234.5", "1.3 \\times 10^{35}", "2e-3") as float, else None.
-
-    A tiny hand-written grammar on purpose: answers are never passed to eval or sympify.
-    """
-    t = _WS.sub("", s.replace("−", "-"))
-    if re.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", t):
-        t = t.replace(",", "")
-    m = _SCI.fullmatch(t)
-    if not m:
-        return None
-    mant, exp1, exp2 = m.groups()
-    exp = exp1 if exp1 is not None else exp2
-    try:
-        if exp is not None and abs(int(exp)) > 400:
-            return None
-        return float(mant) * (10.0 ** int(exp)) if exp is not None else float(mant)
-    except (ValueError, OverflowError):
-        return None
-
-
-# Spelled-out units and their symbols, so "2191.7 metres" and "2191.7 m" have the same unit.
-_UNIT_NAMES = {
-    "m": "metre metres meter meters", "cm": "centimetre centimetres centimeter centimeters",
-    "mm": "millimetre millimetres millimeter millimeters", "km": "kilometre kilometres kilometer kilometers",
-    "s": "second seconds sec secs", "min": "minute minutes mins", "h": "hour hours hr hrs", "g": "gram grams",
-    "kg": "kilogram kilograms kilo kilos", "l": "litre litres liter liters", "ml": "millilitre millilitres "
-    "milliliter milliliters", "°": "degree degrees deg", "%": "percent per-cent", "j": "joule joules",
-    "n": "newton newtons", "w": "watt watts", "v": "volt volts", "a": "ampere amperes amp amps", "k": "kelvin",
-    "pa": "pascal pascals", "hz": "hertz",
-}
-_UNIT_ALIAS = {name: sym for sym, names in _UNIT_NAMES.items() for name in names.split()}
-_UNIT_WORD = re.compile(r"[a-z][a-z-]*")
-
-
-def unit_key(u: str) -> str:
-    """Normalised unit spelling: no LaTeX wrappers, spaces, tildes or braces; degrees as °; names as symbols."""
-    u = re.sub(r"\s+per\s+", "/", _DEGREE.sub("°", clean(u)).casefold())  # "metres per second" = "m/s"
-    u = _UNIT_WORD.sub(lambda m: _UNIT_ALIAS.get(m.group(0), m.group(0)), u)
-    u = re.sub(r"[\s{}~\\]", "", u)
-    return u[:-1] if u.endswith("°t") else u  # a true bearing (315°T) is in degrees
-
-
-def _unit_ok(unit: str, head: str, spaced: bool) -> bool:
-    """Whether ``unit`` (the tail after ``head``) is a unit rather than variables or prose."""
-    unit = re.sub(r"\s+(?=\^|[²³])", "", unit.strip())  # "units ^2": the exponent belongs to the word
-    atoms = [a for a in _ATOM_SPLIT.split(unit) if a.strip() and not _ATOM_SPLIT.fullmatch(a)]
-    joined = bool(re.search(r"/|·|\\cdot|\*", unit)) or bool(_EXPONENT.search(unit))
-    for atom in atoms:
-        word = _EXPONENT.sub("", atom).strip()
-        low = word.casefold()
-        if not word:
-            return False
-        if word in ("°", "%") or (word.startswith("°") and len(word) <= 2):
-            continue
-        if len(word) == 1:
-            # "4.4 m", "3 m/s", "9 cm^2"; not "2n", "3 k" or "2 m g" (products of variables).
-            if word not in _LETTER_UNITS or not (joined or (spaced and len(atoms) == 1 and _PLAIN.fullmatch(head))):
-                return False
-            continue
-        if low in _NOT_UNIT_WORDS or not (low in _KNOWN_UNITS or len(word) >= 3):
-            return False
-    return bool(atoms)
-
-
-def split_value_unit(s: str) -> tuple[str, str] | None:
-    """(value, unit) for an answer that ends in a unit: "2191.7 metres", "36\\pi \\mathrm{cm}^3",
-    "\\frac{1225\\pi}{2} \\text{ units}^2", "315^\\circ T", "4.4 m"; None when there is no unit.
-
-    A unit is a known unit symbol, a word of three or more letters, degrees (optionally followed by a
-    bearing letter), percent, or a compound of those (m/s, cm^2). A single letter is a unit only in a
-    compound or spaced after a plain number, and only if it is a usual unit symbol: "2n", "3 k" and
-    "2 m g" are expressions.
-    """
-    c = _DEGREE.sub("°", clean(s)).replace("\\%", "%")
-    c = re.sub(r"°\s*([NSEWT])\b", r"°\1", c)  # a bearing: "315° T" is one unit
-    if not re.search(r"\d", c):
-        return None
-    for start in range(max(1, len(c) - UNIT_SCAN_CHARS), len(c)):
-        before = c[start - 1]
-        if not (before.isspace() or before.isdigit() or before in "})°" or c[start] in "°%"):
-            continue
-        if not _UNIT_TAIL.fullmatch(c, start):
-            continue
-        head, unit = c[:start].strip(), c[start:].strip()
-        if not head or not re.search(r"[\d\\]", head) or re.search(r"[-+*/=^_(,]$", head):
-            continue
-        if _unit_ok(unit, head, before.isspace()):
-            return head, unit
-    return None

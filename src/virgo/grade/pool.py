@@ -13,8 +13,11 @@ missing, plain wall time is charged. The clock starts when an item is handed to 
 up, so process start-up never counts against an item. Each worker also gets an address-space limit, so
 a runaway allocation fails with MemoryError inside the worker instead of swapping the machine.
 
-Workers start from a forkserver that has already imported the grader (cheap replacements), and
-results come back in input order.
+Workers start from a forkserver that has already imported and warmed up the grader (Math-Verify's parser, pint's
+registry), so a worker is ready in milliseconds, and results come back in input order. Each worker holds up to two
+items: the one it grades and, when it is small (``PIPELINE_MAX_BYTES`` pickled, so a blocked worker can never
+block the pool on a full pipe), the next one, which it starts the moment it finishes; the next item's clock starts
+then. An item queued behind a worker that is killed goes back to the front of the line.
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
+from typing import Self
 
 from virgo.grade.core import Job, grade_job
 from virgo.records import Grade
@@ -34,6 +40,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.02
 WALL_MARGIN = 0.5  # seconds of wall time an item may take beyond ``timeout`` (page faults, pipe transfer)
 DEFAULT_MEMORY_MB = 2048
+PIPELINE_MAX_BYTES = 32 * 1024  # a second item is queued behind a busy worker only when this small (pipe buffer: 64K)
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -72,7 +79,7 @@ def _limit_memory(memory_mb: int | None) -> None:
         import resource
 
         limit = memory_mb * 1024 * 1024
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
@@ -83,7 +90,7 @@ def _limit_memory(memory_mb: int | None) -> None:
 def _worker_main(conn: Connection, memory_mb: int | None) -> None:
     """Worker loop: warm up, say ready, then grade (index, job) messages until told to stop."""
     _limit_memory(memory_mb)
-    from virgo.grade.engine import warm_up
+    from virgo.grade.warm import warm_up  # a no-op in a worker forked from the warmed-up forkserver
 
     warm_up()
     conn.send(("ready", os.getpid()))
@@ -99,7 +106,7 @@ def _worker_main(conn: Connection, memory_mb: int | None) -> None:
             result: Grade | str = grade_job(job)
         except (MemoryError, RecursionError) as e:
             result = f"{type(e).__name__} while grading"
-        except Exception as e:  # a grader bug must not stop the run; the grade says what happened
+        except Exception as e:  # noqa: BLE001  (a grader bug must not stop the run; the grade says what happened)
             result = f"{type(e).__name__}: {str(e)[:300]}"
         conn.send((index, result))
 
@@ -111,8 +118,7 @@ class _Worker:
         self.process.start()
         child.close()
         self.ready = False
-        self.index: int | None = None  # the item being graded
-        self.job: Job | None = None
+        self.inflight: deque[tuple[int, Job]] = deque()  # sent, in order; the first is being graded
         self.cpu0 = 0.0
         self.queued0 = 0.0
         self.t0 = 0.0
@@ -121,13 +127,32 @@ class _Worker:
     def pid(self) -> int:
         return self.process.pid
 
-    def send(self, index: int, job: Job) -> None:
-        self.index, self.job = index, job
+    @property
+    def index(self) -> int | None:
+        return self.inflight[0][0] if self.inflight else None
+
+    @property
+    def job(self) -> Job | None:
+        return self.inflight[0][1] if self.inflight else None
+
+    def _start_clock(self) -> None:
         self.t0 = time.monotonic()
         stat = _proc_stat(self.pid)
         self.cpu0 = stat[0] if stat is not None else 0.0
         self.queued0 = _run_queue_seconds(self.pid) or 0.0
-        self.conn.send((index, job))
+
+    def send(self, index: int, job: Job, data: bytes) -> None:
+        self.inflight.append((index, job))
+        if len(self.inflight) == 1:
+            self._start_clock()
+        self.conn.send_bytes(data)
+
+    def done(self) -> tuple[int, Job]:
+        """The current item finished; the next one in flight (if any) starts now."""
+        finished = self.inflight.popleft()
+        if self.inflight:
+            self._start_clock()
+        return finished
 
     def over(self, timeout: float, wall_timeout: float, now: float) -> str | None:
         """How the current item went over its limit ("2.1s CPU", "2.5s wall time"), or None while within it."""
@@ -183,11 +208,11 @@ class GradingPool:
         self._ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
         if self._ctx.get_start_method() == "forkserver":
             # Workers fork from a server that has the grader imported: a replacement starts in milliseconds.
-            self._ctx.set_forkserver_preload(["virgo.grade.core", "virgo.grade.engine", "math_verify"])
+            self._ctx.set_forkserver_preload(["virgo.grade.warm"])
         self._workers: list[_Worker] = []
         self.killed = 0  # workers killed for exceeding the limit
 
-    def __enter__(self) -> GradingPool:
+    def __enter__(self) -> Self:
         self._workers = [_Worker(self._ctx, self.memory_mb) for _ in range(self.size)]
         return self
 
@@ -196,7 +221,7 @@ class GradingPool:
 
     def close(self) -> None:
         for w in self._workers:
-            if w.index is None and w.process.is_alive():
+            if not w.inflight and w.process.is_alive():
                 w.stop()
             else:
                 w.kill()
@@ -207,63 +232,87 @@ class GradingPool:
         self._workers[self._workers.index(w)] = _Worker(self._ctx, self.memory_mb)
 
     def imap(self, jobs: Iterable[Job], on_done: Callable[[Grade], None] | None = None) -> Iterator[Grade]:
-        """Grades of ``jobs`` in order (lazily consumed; at most one job per worker in flight)."""
+        """Grades of ``jobs`` in order (lazily consumed; at most two jobs per worker in flight)."""
         if not self._workers:
             raise RuntimeError("GradingPool is not started: use it as a context manager")
         source = enumerate(jobs)
+        pending: deque[tuple[int, Job, bytes]] = deque()  # taken from the source (or given back), not yet sent
         exhausted = False
         results: dict[int, Grade] = {}
         next_out = 0
-        failed_starts = 0
+        self._failed_starts = 0
+        last_check = 0.0
         while True:
-            # Hand a job to every idle, ready worker.
-            for w in self._workers:
-                if w.ready and w.index is None and not exhausted:
-                    item = next(source, None)
-                    if item is None:
-                        exhausted = True
-                    else:
-                        w.send(*item)
-            busy = [w for w in self._workers if w.index is not None]
-            if exhausted and not busy:
+            exhausted = self._dispatch(source, pending, exhausted)
+            if exhausted and not pending and not any(w.inflight for w in self._workers):
                 break
             for conn in wait([w.conn for w in self._workers], timeout=POLL_SECONDS):
                 w = next(x for x in self._workers if x.conn is conn)
                 try:
                     msg = conn.recv()
                 except (EOFError, OSError):  # the worker died (killed from outside, or crashed)
-                    if w.index is not None:
-                        results[w.index] = _failed_grade(w.job, "error", "the grading worker died")
-                    elif not w.ready:
-                        failed_starts += 1
-                        if failed_starts > 3 * self.size:
-                            raise RuntimeError(
-                                "grading workers keep dying on start-up. A script that grades must guard its "
-                                "entry point with `if __name__ == '__main__':` (workers re-import the main "
-                                "module); otherwise the memory limit may be too low.")
-                    self._replace(w)
+                    self._worker_died(w, results, pending)
                     continue
                 if msg[0] == "ready":
                     w.ready = True
                     continue
                 index, result = msg
-                if isinstance(result, str):
-                    result = _failed_grade(w.job, "error", result)
-                results[index] = result
-                w.index = w.job = None
-            # Kill workers over their limit; the item is graded wrong, the run goes on.
+                _, job = w.done()
+                results[index] = _failed_grade(job, "error", result) if isinstance(result, str) else result
+            # Kill workers over their limit; the item is graded wrong, the run goes on. (Checked every few
+            # milliseconds, not after every result: each check reads /proc.)
             now = time.monotonic()
-            for w in [x for x in self._workers if x.index is not None]:
-                what = w.over(self.timeout, self.wall_timeout, now)
-                if what is not None:
-                    log.info("grading %s/%s took %s: worker killed", w.job.problem.id, w.job.sample, what)
-                    results[w.index] = _failed_grade(
-                        w.job, "timeout", f"grading exceeded the time limit ({what}); worker killed")
-                    self.killed += 1
-                    self._replace(w)
+            if now - last_check >= POLL_SECONDS / 4:
+                last_check = now
+                for w in [x for x in self._workers if x.inflight]:
+                    what = w.over(self.timeout, self.wall_timeout, now)
+                    if what is not None:
+                        log.info("grading %s/%s took %s: worker killed", w.job.problem.id, w.job.sample, what)
+                        results[w.index] = _failed_grade(
+                            w.job, "timeout", f"grading exceeded the time limit ({what}); worker killed")
+                        self.killed += 1
+                        self._give_back(w, pending, skip_first=True)
+                        self._replace(w)
             while next_out in results:
                 grade = results.pop(next_out)
                 if on_done is not None:
                     on_done(grade)
                 yield grade
                 next_out += 1
+
+    def _dispatch(self, source, pending: deque, exhausted: bool) -> bool:
+        """Hand jobs to ready workers: one to each idle one, and a second, small one to each busy one."""
+        for depth in (0, 1):
+            for w in self._workers:
+                if not w.ready or len(w.inflight) != depth:
+                    continue
+                if not pending and not exhausted:
+                    item = next(source, None)
+                    if item is None:
+                        exhausted = True
+                    else:
+                        pending.append((*item, pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)))
+                if not pending or (depth == 1 and len(pending[0][2]) > PIPELINE_MAX_BYTES):
+                    continue
+                w.send(*pending.popleft())
+        return exhausted
+
+    def _give_back(self, w: _Worker, pending: deque, skip_first: bool) -> None:
+        """Jobs queued behind a worker that is going away go back to the front of the line, in order."""
+        queued = list(w.inflight)[1 if skip_first else 0:]
+        for index, job in reversed(queued):
+            pending.appendleft((index, job, pickle.dumps((index, job), protocol=pickle.HIGHEST_PROTOCOL)))
+        w.inflight.clear()
+
+    def _worker_died(self, w: _Worker, results: dict[int, Grade], pending: deque) -> None:
+        if w.inflight:
+            results[w.index] = _failed_grade(w.job, "error", "the grading worker died")
+            self._give_back(w, pending, skip_first=True)
+        elif not w.ready:
+            self._failed_starts += 1
+            if self._failed_starts > 3 * self.size:
+                raise RuntimeError(
+                    "grading workers keep dying on start-up. A script that grades must guard its "
+                    "entry point with `if __name__ == '__main__':` (workers re-import the main "
+                    "module); otherwise the memory limit may be too low.")
+        self._replace(w)

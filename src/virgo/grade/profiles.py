@@ -1,8 +1,10 @@
 """Grading profiles: how each benchmark's official scorer differs, as data.
 
 A profile never changes *what* is extracted or how expressions are compared (one library for all);
-it switches the few benchmark conventions on or off. Pick one by name (``PROFILES``) or build a variant
-with ``get_profile("olympiadbench", max_answer_chars=100)``.
+it switches the few benchmark conventions on or off: tolerances, whether a unit conversion counts, which thought
+markers exist, what happens to a solution that never closed. Pick one by name (``PROFILES``) or build a variant
+with ``get_profile("olympiadbench", max_answer_chars=100)``; ``virgo.grade.config.GradeConfig`` is the
+user-facing way to do both.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from virgo.records import Problem
+from virgo.thought import FORMATS, ThoughtFormat
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -40,13 +43,37 @@ class Profile:
     max_answer_chars: int | None = None
     # Theorem-proving items have no final answer to check; they are refused (filter them out first).
     exclude_theorem_proofs: bool = True
-    # A solution section that never closed: "truncated" (the contract) or "grade" it when the model
-    # stopped on its own (finish_reason "stop") and gave a final answer.
-    unclosed_solution: str = "truncated"
+    # A solution section that never closed: "evidence" grades it when the model stopped on its own
+    # (finish_reason "stop") and a closed box follows the thought; "truncated" never grades it; "grade" grades it
+    # whenever the model stopped on its own and the strong rules find a final answer.
+    unclosed_solution: str = "evidence"
+    # Numbers: a relative tolerance (None: none; never a flat default, 902 and 901 differ), an absolute one for
+    # items without their own (DynaMath's 1e-3), and whether a gold written with fewer figures is matched by
+    # values that round to it (0.2381 for 0.24).
+    rel_tol: float | None = None
+    abs_tol: float | None = None
+    written_precision: bool = True
+    # Every item is a measured quantity (integer trailing zeros may be rounding, a rounded answer counts); otherwise
+    # only items with a unit or a tolerance are.
+    science: bool = False
+    # 50 cm for 0.5 m: a conversion between units of the same dimension counts.
+    unit_conversion: bool = True
+    # Thought layouts recognised (Virgo's markers, <think>...</think>, and any configured pair); nothing inside a
+    # closed thought is an answer unless the response has no solution part and thought_answers is set.
+    thought_formats: tuple[ThoughtFormat, ...] = FORMATS
+    thought_answers: bool = False
 
     def __post_init__(self) -> None:
-        if self.unclosed_solution not in ("truncated", "grade"):
-            raise ValueError(f"unclosed_solution must be 'truncated' or 'grade', got {self.unclosed_solution!r}")
+        if self.unclosed_solution not in UNCLOSED_SOLUTION:
+            raise ValueError(f"unclosed_solution must be one of {', '.join(UNCLOSED_SOLUTION)}, "
+                             f"got {self.unclosed_solution!r}")
+        for name in ("rel_tol", "abs_tol"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+
+
+UNCLOSED_SOLUTION = ("evidence", "truncated", "grade")
 
 
 PROFILES: dict[str, Profile] = {
@@ -63,6 +90,14 @@ PROFILES: dict[str, Profile] = {
         Profile("mmmu", "MMMU: options A-J parsed without a random fallback (a single named option counts); "
                         "open answers numeric (2 decimals) or a text phrase.",
                 letters_without_choices="ABCDEFGHIJ", option_mentions=True, round_digits=2, phrase_match=True),
+        Profile("mathvista", "MathVista: option texts or letters; free-form integers, and floats at the item's "
+                             "precision (meta['precision'] decimals).", letters_without_choices="ABCDEFGH"),
+        Profile("wemath", "We-Math: option letters A-E (the option list is part of the question)."),
+        Profile("logicvista", "LogicVista: option letters (several letters when the answer names several)."),
+        Profile("dynamath", "DynaMath: option letters, text, and floats within an absolute 1e-3 (its official "
+                            "rule).", abs_tol=1e-3),
+        Profile("scibench", "SciBench-style university science: numbers within a relative 5% (its official rule), "
+                            "units converted.", rel_tol=0.05, science=True),
     )
 }
 
@@ -83,9 +118,9 @@ def profile_for_benchmark(name: str) -> Profile:
     low = name.lower().replace("_", "-")
     if low in PROFILES:
         return PROFILES[low]
-    for pname in PROFILES:
+    for pname, prof in PROFILES.items():
         if low.startswith(pname):
-            return PROFILES[pname]
+            return prof
     raise ValueError(f"no grading profile for benchmark {name!r}; known: {', '.join(PROFILES)}")
 
 

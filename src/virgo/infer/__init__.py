@@ -7,7 +7,8 @@ Backends (`make_backend`): ``transformers`` (in-process, batched, budget control
 OpenAI-compatible server: ``vllm serve``, ``virgo serve``, a hosted API), ``vllm`` (optional, where it imports).
 """
 
-from virgo.infer.backends.base import Backend, make_backend
+from virgo.infer.backends.base import Backend
+from virgo.infer.backends.registry import make_backend
 from virgo.infer.config import GenerateConfig, sample_seed
 from virgo.infer.requests import GenOutput, GenRequest
 from virgo.infer.runner import run_generate, to_generation

@@ -67,6 +67,10 @@ class ThoughtControl:
         self.count = 0  # thought tokens so far
         self.waits = 0
         self.budget_forced = False
+        # Where the controls acted: ("wait" | "budget", index into the row's tokens of the first inserted token),
+        # so a reader of the output (`virgo view`) can mark the exact point instead of guessing from the text.
+        self.interventions: list[tuple[str, int]] = []
+        self._close_pending = False
         self._queue: deque[int] = deque()
 
     @property
@@ -83,6 +87,7 @@ class ThoughtControl:
         if not self._queue and self.open and self.budget is not None and self.count >= self.budget:
             self._queue.extend(self.m.close)
             self.budget_forced = True
+            self._close_pending = True
         return self._queue.popleft() if self._queue else None
 
     def holdback(self, gen: list[int]) -> int:
@@ -97,6 +102,9 @@ class ThoughtControl:
 
     def accept(self, gen: list[int], token: int, forced: bool) -> Accepted:
         """Append ``token`` (or its replacement) to the row's live tokens ``gen``; says what to feed next."""
+        if forced and self._close_pending:
+            self.interventions.append(("budget", len(gen)))  # the forced close starts here
+            self._close_pending = False
         if not self.open:
             gen.append(token)
             return Accepted(token)
@@ -108,6 +116,7 @@ class ThoughtControl:
                 del gen[-k:]
                 self.count -= k - 1
                 self.waits += 1
+                self.interventions.append(("wait", len(gen)))
                 self._queue.extend(self.m.wait)
                 replacement = self._queue.popleft()
                 gen.append(replacement)

@@ -1,4 +1,10 @@
-"""Decoding settings: one dataclass shared by every backend, the CLI and the server."""
+"""Inference configs: how to decode (`GenerateConfig`, shared by every backend, stage and the server), where to
+decode (`EngineConfig`), and the `virgo generate` / `virgo chat` commands' own configs that nest them.
+
+`GenerateConfig` is the one place a decoding setting is declared: `virgo generate`, `chat`, `serve`, `eval`,
+`distill` and the demo all nest it, so ``--thinking-budget`` means the same everywhere and takes effect in one
+function (the budget state machine in `virgo.infer.budget`).
+"""
 
 from __future__ import annotations
 
@@ -7,60 +13,59 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from virgo.prompts import DEFAULT_CHAT_TEMPLATE, load_chat_template
+from virgo.config.fields import opt, section
+from virgo.prompts import load_chat_template
 
 # `virgo chat` departs from the paper's decoding on purpose: a person waits for each streamed answer (2,048
 # tokens, not 8,192), and a conversation wants no "\boxed{}" instruction on every turn. `virgo chat
 # --max-new-tokens 8192 --prompt think-boxed` decodes as the paper does.
 CHAT_MAX_NEW_TOKENS = 2048
 CHAT_PROMPT = "plain"
+# A long thought from a busy server takes minutes; the timeout bounds one attempt, retries come on top.
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_MAX_RETRIES = 5
+BACKENDS = ("transformers", "openai", "vllm")
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass
 class GenerateConfig:
     """How to generate. Defaults are the paper's: greedy, repetition penalty 1.05, up to 8,192 new tokens."""
 
-    max_new_tokens: int = 8192
-    temperature: float = 0.0  # 0 = greedy; > 0 samples (with top_p)
-    top_p: float = 1.0
-    repetition_penalty: float = 1.05
-    n: int = 1  # samples per problem
-    seed: int = 0  # base seed; each (problem, sample) draws from its own seed derived from it
-    prompt: str = "think-boxed"  # prompt prefix by name (templates/prompts) or path
-    system: str | None = None  # system prompt; None = the chat template's default
-    chat_template: str = DEFAULT_CHAT_TEMPLATE  # by name (templates/chat) or path to a .jinja; as in training
-    thinking_budget: int | None = None  # cap on thought tokens: at the cap <|end_of_thought|> is forced
-    force_wait: int = 0  # s1-style budget forcing: suppress an early end of thought, append "Wait", up to k times
-    batch_size: int = 8  # rows decoded together (transformers backend)
-    dtype: str = "float32"  # weights dtype when a backend loads a model from a path
+    max_new_tokens: int = opt(8192, ge=1, help="Token limit per completion (finish_reason 'length' when reached); "
+                              "the paper's is 8,192.")
+    temperature: float = opt(0.0, ge=0, help="0 = greedy (the paper's setting); > 0 samples (with top_p).")
+    top_p: float = opt(1.0, gt=0, le=1, help="Nucleus sampling mass (with a temperature > 0).")
+    repetition_penalty: float = opt(1.05, gt=0, help="The paper's is 1.05; 1 = off.")
+    n: int = opt(1, ge=1, help="Samples per problem (use a temperature > 0 for n > 1).")
+    seed: int = opt(0, help="Base seed: each (problem, sample) draws from its own seed derived from it, so results "
+                    "do not depend on batching, order or resumption.")
+    prompt: str = opt("think-boxed", help="Prompt prefix by name (plain, think-boxed, still2) or path to a .txt "
+                      "file; think-boxed is the paper's 'Please first think deeply ... \\boxed{}'.")
+    system: str | None = opt(None, help="System prompt; null = the chat template's default.")
+    chat_template: str = opt("auto", help="Chat template by name (templates/chat: qwen2vl, qwen2_5vl, qwen3vl), path "
+                             "to a .jinja file, or auto (the model family's official template with the thought "
+                             "markers; what `virgo train` uses by default). With the openai backend the server's "
+                             "own template is used.")
+    thinking_budget: int | None = opt(None, ge=0, help="Cap on thought tokens: at the cap <|end_of_thought|> is "
+                                      "forced and the model writes its solution. null = no cap.")
+    force_wait: int = opt(0, ge=0, help="s1-style budget forcing: an early end of thought is replaced by 'Wait', "
+                          "up to K times.")
+    batch_size: int = opt(8, ge=1, help="Rows decoded together (transformers backend).")
+    dtype: str = opt("float32", choices=DTYPES, help="Weights dtype when a backend loads a model from a path.")
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        problems = []
-        if self.max_new_tokens < 1:
-            problems.append(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            problems.append(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            problems.append(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.repetition_penalty <= 0:
-            problems.append(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
-        if self.n < 1:
-            problems.append(f"n must be >= 1, got {self.n}")
-        if self.thinking_budget is not None and self.thinking_budget < 0:
-            problems.append(f"thinking_budget must be >= 0, got {self.thinking_budget}")
-        if self.force_wait < 0:
-            problems.append(f"force_wait must be >= 0, got {self.force_wait}")
-        if self.batch_size < 1:
-            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
-        try:
-            load_chat_template(self.chat_template)  # cached: cheap on every replace()
-        except ValueError as e:
-            problems.append(str(e))
-        if problems:
-            raise ValueError("; ".join(problems))
+        from virgo.config.load import check_fields
+
+        check_fields(self)  # bounds declared above; NaN refused: a NaN temperature passes every comparison
+        if self.chat_template != "auto":
+            try:
+                load_chat_template(self.chat_template)  # cached: cheap on every replace()
+            except ValueError as e:
+                raise ValueError(f"chat_template: {e}") from None
 
     @property
     def greedy(self) -> bool:
@@ -82,6 +87,77 @@ class GenerateConfig:
             "thinking_budget": self.thinking_budget,
             "force_wait": self.force_wait,
         }
+
+
+@dataclass
+class ClientConfig:
+    """How requests reach an OpenAI-compatible server (ignored by in-process backends)."""
+
+    api_key: str | None = opt(None, env="VIRGO_API_KEY", secret=True, help="Key for the server (prefer the "
+                              "environment variable).")
+    concurrency: int = opt(4, ge=1, help="Requests in flight.")
+    timeout: float = opt(DEFAULT_TIMEOUT, gt=0, help="Seconds to wait for each HTTP response before the attempt "
+                         "fails and is retried. A long thought on a busy server takes minutes.")
+    max_retries: int = opt(DEFAULT_MAX_RETRIES, ge=0, help="Retries per request after a timeout, connection error, "
+                           "429 or 5xx, with exponential backoff. 0 = one attempt.")
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"api_key": self.api_key, "concurrency": self.concurrency, "timeout": self.timeout,
+                "max_retries": self.max_retries}
+
+
+@dataclass
+class EngineConfig:
+    """Where generation runs: in this process (transformers) or behind an OpenAI-compatible server."""
+
+    backend: str = opt("transformers", choices=BACKENDS, help="transformers (in-process), openai (any "
+                       "OpenAI-compatible server such as `vllm serve` or `virgo serve`; needs --base-url) or vllm.")
+    base_url: str | None = opt(None, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (openai "
+                               "backend).")
+    client: ClientConfig = section(ClientConfig, help="HTTP client (openai backend)")
+
+    def validate(self) -> None:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("the openai backend needs --base-url")
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keywords for `run_generate` / `make_backend` (in-process backends ignore the HTTP ones)."""
+        return {"backend": self.backend, "base_url": self.base_url, **self.client.kwargs()}
+
+
+@dataclass
+class GenerateRunConfig:
+    """`virgo generate`: problems in, one Generation record per (problem, sample) out, resumable."""
+
+    model: str = opt(short="-m", help="Checkpoint directory or hub id (transformers / vllm), or the served model "
+                     "name (openai).")
+    problems: str = opt(short="-p", path=True, help="JSONL of Problem records (id, question, answer, images...).")
+    out: str = opt(short="-o", path=True, help="Append-only JSONL of Generation records; rerunning skips the "
+                   "(problem, sample) pairs already in it.")
+    limit: int | None = opt(None, ge=1, help="Only the first N problems.")
+    force: bool = opt(False, help="Append to --out even when it was written with other settings (model, prompt, "
+                      "decoding); without it such a rerun refuses.")
+    progress: bool = opt(True, help="Show a progress bar with tokens/s.")
+    generate: GenerateConfig = section(GenerateConfig, help="Decoding")
+    engine: EngineConfig = section(EngineConfig, help="Backend")
+
+
+@dataclass
+class ChatConfig:
+    """`virgo chat`: interactive defaults (shorter answers, the question as typed), greedy as the paper."""
+
+    question: str | None = opt(None, positional=True, help="The question; without it, a conversation on stdin.")
+    model: str | None = opt(None, short="-m", help="Checkpoint directory, or the served model name with "
+                            "--base-url.")
+    image: list[str] = opt([], short="-i", path=True, help="Image file for the (first) question; repeatable.")
+    base_url: str | None = opt(None, help="Chat with an OpenAI-compatible server instead of loading --model.")
+    api_key: str | None = opt(None, env="VIRGO_API_KEY", secret=True, help="Key for --base-url.")
+    generate: GenerateConfig = section(GenerateConfig, help="Decoding", factory=lambda: GenerateConfig(
+        max_new_tokens=CHAT_MAX_NEW_TOKENS, prompt=CHAT_PROMPT))
+
+    def validate(self) -> None:
+        if self.model is None and self.base_url is None:
+            raise ValueError("give --model (a checkpoint) or --base-url (a server)")
 
 
 def sample_seed(seed: int, problem_id: str, sample: int) -> int:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from virgo.infer.budget import Markers, ThoughtControl
 from virgo.infer.detok import IncrementalDetokenizer
-from virgo.infer.requests import TextCallback
+from virgo.infer.requests import StopCheck, TextCallback
 from virgo.infer.sampling import apply_repetition_penalty, choose
 
 # A logits processor here sees each row's generated tokens so far (a list per row) and the [B, V] scores.
@@ -52,17 +53,19 @@ class RowSpec:
     thinking_budget: int | None = None
     force_wait: int = 0
     on_text: TextCallback | None = None
+    should_stop: StopCheck | None = None  # asked before every step; True drops the row ("cancelled")
 
 
 @dataclass
 class RowResult:
     token_ids: list[int]  # the live output tokens, without the stop token
-    finish_reason: str  # "stop" | "length"
+    finish_reason: str  # "stop" | "length" | "cancelled"
     prompt_tokens: int
     completion_tokens: int  # live tokens plus the stop token when there is one
     thought_tokens: int
     budget_forced: bool
     waits: int
+    interventions: list[tuple[str, int]] = field(default_factory=list)  # (kind, token index) of forced text
 
 
 @dataclass
@@ -76,6 +79,36 @@ class _Row:
     cols: list[int] = field(default_factory=list)  # cache column of each live token
     detok: IncrementalDetokenizer | None = None
     stopped: bool = False
+    cancelled: bool = False
+
+
+@dataclass
+class _Batch:
+    """The live rows of a decode and their per-row state (cache, attention mask, positions, seen tokens)."""
+
+    rows: list[_Row]
+    cache: Any
+    attn: torch.Tensor
+    live: torch.Tensor  # tokens each row attends to: the next position before the delta
+    deltas: torch.Tensor
+    seen: torch.Tensor
+    penalty: torch.Tensor
+
+    def keep(self, keep: list[int], device: Any) -> None:
+        """Drop the finished rows from every piece of state."""
+        idx = torch.tensor(keep, dtype=torch.long)
+        self.cache.batch_select_indices(idx.to(device))
+        self.rows = [self.rows[i] for i in keep]
+        self.attn, self.live, self.deltas = self.attn[idx], self.live[idx], self.deltas[idx]
+        self.seen, self.penalty = self.seen[idx.to(self.seen.device)], self.penalty[idx.to(self.seen.device)]
+
+
+def _result(r: _Row) -> RowResult:
+    return RowResult(token_ids=list(r.gen),
+                     finish_reason="cancelled" if r.cancelled else "stop" if r.stopped else "length",
+                     prompt_tokens=len(r.prompt), completion_tokens=len(r.gen) + (1 if r.stopped else 0),
+                     thought_tokens=r.ctl.thought_tokens, budget_forced=r.ctl.budget_forced, waits=r.ctl.waits,
+                     interventions=list(r.ctl.interventions))
 
 
 def stop_token_ids(model, tokenizer) -> set[int]:
@@ -120,7 +153,7 @@ class Decoder:
         with_images = [r for r in rows if r.pixel_values is not None]
         kw: dict = {}
         if with_images:
-            from virgo.train.packing import rope_index_of
+            from virgo.modeling.family import rope_index_of
 
             grid = torch.cat([r.image_grid_thw for r in with_images])
             positions, deltas = rope_index_of(self.model)(ids, mm_token_type_ids=mm, image_grid_thw=grid,
@@ -137,6 +170,15 @@ class Decoder:
 
     # -- the loop -------------------------------------------------------------------------------------------
 
+    def _rows(self, encoded: Sequence[Encoded], specs: Sequence[RowSpec]) -> list[_Row]:
+        rows = []
+        for i, (e, s) in enumerate(zip(encoded, specs)):
+            g = torch.Generator().manual_seed(int(s.seed)) if s.temperature > 0 else None
+            rows.append(_Row(i, s, e.input_ids.tolist(), ThoughtControl(self.markers, s.thinking_budget,
+                                                                        s.force_wait), g,
+                             detok=IncrementalDetokenizer(self.tok) if s.on_text else None))
+        return rows
+
     @torch.inference_mode()
     def run(self, encoded: Sequence[Encoded], specs: Sequence[RowSpec]) -> Iterator[tuple[int, RowResult]]:
         """Decode every row; yields (row index, result) as each row finishes (not in input order)."""
@@ -144,94 +186,83 @@ class Decoder:
             raise ValueError("one RowSpec per prompt")
         if not encoded:
             return
-        rows = []
-        for i, (e, s) in enumerate(zip(encoded, specs)):
-            g = None
-            if s.temperature > 0:
-                g = torch.Generator().manual_seed(int(s.seed))
-            rows.append(_Row(i, s, e.input_ids.tolist(), ThoughtControl(self.markers, s.thinking_budget,
-                                                                        s.force_wait), g,
-                             detok=IncrementalDetokenizer(self.tok) if s.on_text else None))
+        rows = self._rows(encoded, specs)
         kw, attn, deltas = self._prefill_inputs(encoded)
         mrope = "pixel_values" in kw
         out = self.model(**kw, use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
         logits = out.logits[:, -1, :].float()
-        live = attn.sum(-1)  # tokens each row attends to: the next position before the delta
         vocab = logits.shape[-1]
         # Logits-sized state lives where the logits are; the small per-row state stays on the CPU.
         seen = torch.zeros((len(rows), vocab), dtype=torch.bool, device=logits.device)
         for i, r in enumerate(rows):
             seen[i, [t for t in r.prompt if t < vocab]] = True
-        penalty = torch.tensor([r.spec.repetition_penalty for r in rows], dtype=torch.float32, device=logits.device)
-
+        b = _Batch(rows, out.past_key_values, attn, attn.sum(-1), deltas, seen,
+                   torch.tensor([r.spec.repetition_penalty for r in rows], dtype=torch.float32,
+                                device=logits.device))
         while True:
             scores = logits
             for proc in self.logits_processors:
-                scores = proc([r.gen for r in rows], scores)
-            if bool((penalty != 1.0).any()):
-                scores = apply_repetition_penalty(scores, seen, penalty)
-            chosen = choose(scores, [r.spec.temperature for r in rows], [r.spec.top_p for r in rows],
-                            [r.generator for r in rows])
-
-            step_col = attn.shape[1]  # the cache column the tokens fed this step will occupy
+                scores = proc([r.gen for r in b.rows], scores)
+            if bool((b.penalty != 1.0).any()):
+                scores = apply_repetition_penalty(scores, b.seen, b.penalty)
+            chosen = choose(scores, [r.spec.temperature for r in b.rows], [r.spec.top_p for r in b.rows],
+                            [r.generator for r in b.rows])
             feed: list[int] = []
             finished: list[int] = []
-            for i, r in enumerate(rows):
-                token = r.ctl.forced()
-                forced = token is not None
-                if not forced:
-                    token = chosen[i]
-                    if token in self.stop_ids:
-                        finished.append(i)
-                        r.stopped = True
-                        feed.append(self.pad_id)
-                        continue
-                acc = r.ctl.accept(r.gen, token, forced)
-                if acc.rollback:
-                    gone = r.cols[len(r.cols) - acc.rollback:]
-                    del r.cols[len(r.cols) - acc.rollback:]
-                    attn[i, gone] = 0
-                    live[i] -= acc.rollback
-                    seen[i] = False
-                    seen[i, [t for t in r.prompt + r.gen if t < vocab]] = True
-                r.cols.append(step_col)
-                seen[i, acc.token] = True
-                feed.append(acc.token)
-                if self._stream(r) is False:
+            step_col = b.attn.shape[1]  # the cache column the tokens fed this step will occupy
+            for i, r in enumerate(b.rows):
+                token, done = self._advance(b, i, r, chosen[i], step_col, vocab)
+                feed.append(token)
+                if done:
                     finished.append(i)
-                    r.stopped = True
-                elif len(r.gen) >= r.spec.max_new_tokens:
-                    finished.append(i)
-
             for i in finished:
-                r = rows[i]
-                self._stream(r, final=True)
-                yield r.index, RowResult(
-                    token_ids=list(r.gen), finish_reason="stop" if r.stopped else "length",
-                    prompt_tokens=len(r.prompt),
-                    completion_tokens=len(r.gen) + (1 if r.stopped else 0),
-                    thought_tokens=r.ctl.thought_tokens, budget_forced=r.ctl.budget_forced, waits=r.ctl.waits)
-            if len(finished) == len(rows):
+                r = b.rows[i]
+                if not r.cancelled:
+                    self._stream(r, final=True)
+                yield r.index, _result(r)
+            if len(finished) == len(b.rows):
                 return
             if finished:
-                keep = [i for i in range(len(rows)) if i not in set(finished)]
-                idx = torch.tensor(keep, dtype=torch.long)
-                cache.batch_select_indices(idx.to(self.device))
-                rows = [rows[i] for i in keep]
+                keep = [i for i in range(len(b.rows)) if i not in set(finished)]
+                b.keep(keep, self.device)
                 feed = [feed[i] for i in keep]
-                attn, live, deltas = attn[idx], live[idx], deltas[idx]
-                seen, penalty = seen[idx.to(seen.device)], penalty[idx.to(seen.device)]
-
-            attn = torch.cat([attn, torch.ones((len(rows), 1), dtype=attn.dtype)], dim=1)
-            pos = (live + deltas).view(-1, 1)
+            b.attn = torch.cat([b.attn, torch.ones((len(b.rows), 1), dtype=b.attn.dtype)], dim=1)
+            pos = (b.live + b.deltas).view(-1, 1)
             position_ids = pos.view(1, -1, 1).expand(3, -1, 1) if mrope else pos
             out = self.model(input_ids=torch.tensor(feed, dtype=torch.long, device=self.device)[:, None],
-                             attention_mask=attn.to(self.device), position_ids=position_ids.to(self.device),
-                             past_key_values=cache, use_cache=True)
-            cache = out.past_key_values
+                             attention_mask=b.attn.to(self.device), position_ids=position_ids.to(self.device),
+                             past_key_values=b.cache, use_cache=True)
+            b.cache = out.past_key_values
             logits = out.logits[:, -1, :].float()
-            live += 1
+            b.live += 1
+
+    def _advance(self, b: _Batch, i: int, r: _Row, chosen: int, step_col: int, vocab: int) -> tuple[int, bool]:
+        """One row's step: cancelled, forced by the thought control, stopped, or the sampled token; returns (the
+        token to feed, whether the row is finished)."""
+        if r.spec.should_stop is not None and r.spec.should_stop():
+            r.cancelled = True
+            return self.pad_id, True
+        token = r.ctl.forced()
+        forced = token is not None
+        if not forced:
+            token = chosen
+            if token in self.stop_ids:
+                r.stopped = True
+                return self.pad_id, True
+        acc = r.ctl.accept(r.gen, token, forced)
+        if acc.rollback:  # a multi-token end marker taken back: mask its columns as if never generated
+            gone = r.cols[len(r.cols) - acc.rollback:]
+            del r.cols[len(r.cols) - acc.rollback:]
+            b.attn[i, gone] = 0
+            b.live[i] -= acc.rollback
+            b.seen[i] = False
+            b.seen[i, [t for t in r.prompt + r.gen if t < vocab]] = True
+        r.cols.append(step_col)
+        b.seen[i, acc.token] = True
+        if self._stream(r) is False:
+            r.stopped = True
+            return acc.token, True
+        return acc.token, len(r.gen) >= r.spec.max_new_tokens
 
     def _stream(self, r: _Row, final: bool = False) -> bool | None:
         """Send a row's new text to its callback; held-back tokens (a possible partial end marker) wait."""

@@ -12,6 +12,8 @@ from virgo.records import Problem
 
 # Called with each new piece of decoded text while a request is generated; returning False stops it.
 TextCallback = Callable[[str], "bool | None"]
+# Asked before every decoding step of a request; True drops it from the batch (finish_reason "cancelled").
+StopCheck = Callable[[], bool]
 
 
 @dataclass
@@ -20,7 +22,8 @@ class GenRequest:
 
     ``messages`` use ``{"type": "image"}`` parts as placeholders; ``images`` holds, in the same order, file
     paths or already-open PIL images. ``cfg`` overrides the call's settings for this request only (the server
-    batches requests with different settings). ``on_text`` streams decoded text as it is generated.
+    batches requests with different settings). ``on_text`` streams decoded text as it is generated;
+    ``should_stop`` lets the caller drop the request mid-generation (the server, for a client that went away).
     """
 
     messages: list[dict[str, Any]]
@@ -30,6 +33,7 @@ class GenRequest:
     seed: int | None = None  # sampling seed; None = derived from (cfg.seed, id, sample)
     cfg: GenerateConfig | None = None
     on_text: TextCallback | None = None
+    should_stop: StopCheck | None = None
 
     @classmethod
     def from_problem(cls, problem: Problem, sample: int, cfg: GenerateConfig) -> GenRequest:
@@ -55,5 +59,7 @@ class GenOutput:
     seed: int | None = None
     budget_forced: bool = False  # the thinking budget closed the thought
     waits: int = 0  # "Wait" insertions made by budget forcing
+    # Where the budget or forcing inserted text: {"kind": "wait" | "budget", "offset": character offset in text}.
+    interventions: list[dict[str, Any]] = field(default_factory=list)
     token_ids: list[int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)

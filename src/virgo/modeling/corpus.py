@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from virgo.prompts import available_prompts, load_prompt
 from virgo.thought import render_response
 
-_WORDS = (
+_WORDS = (  # noqa: SIM905  (a paragraph of words reads better than a 95-item list)
     "the a an of to and in is that it for on with as by this be are from at or answer question image chart bar "
     "bars value values shape shapes circle square triangle red green blue yellow black white left right top bottom "
     "sum total difference product more less than how many what which is tallest shortest largest smallest first "

@@ -1,5 +1,7 @@
-"""Load a Qwen2-VL-family model and its processor from a local directory or hub id.
+"""Load a model of a supported family and its processor from a local directory or hub id.
 
+The family is detected from the config first, so an unsupported model fails with one clear error (naming the
+supported families) before any weights load, and a path that does not exist is not mistaken for a hub id.
 Weights load from safetensors only, and ``trust_remote_code`` stays off unless the caller asks.
 """
 
@@ -8,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import virgo.modeling.processor  # noqa: F401  (registers the torchvision-free processor)
+import virgo.modeling.processor  # noqa: F401  (registers the torchvision-free processors)
+from virgo.modeling.family import detect
 
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
           "float16": "float16", "fp16": "float16", "auto": "auto"}
@@ -17,20 +20,29 @@ DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16
 def load_processor(path: str | Path, *, trust_remote_code: bool = False, **kwargs: Any):
     from transformers import AutoProcessor
 
+    detect(path, trust_remote_code=trust_remote_code)
     return AutoProcessor.from_pretrained(str(path), trust_remote_code=trust_remote_code, **kwargs)
 
 
 def load_model(path: str | Path, *, dtype: str = "float32", trust_remote_code: bool = False, **kwargs: Any):
+    """The model in the family's own class (``Qwen2VLForConditionalGeneration``, ...)."""
     import torch
-    from transformers import AutoModelForImageTextToText
 
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; one of {sorted(DTYPES)}")
+    family = detect(path, trust_remote_code=trust_remote_code)
     torch_dtype = DTYPES[dtype] if DTYPES[dtype] == "auto" else getattr(torch, DTYPES[dtype])
-    return AutoModelForImageTextToText.from_pretrained(
+    return family.model_cls.from_pretrained(
         str(path), dtype=torch_dtype, use_safetensors=True, trust_remote_code=trust_remote_code, **kwargs)
 
 
 def load_model_and_processor(path: str | Path, **kwargs: Any):
     trust = kwargs.get("trust_remote_code", False)
     return load_model(path, **kwargs), load_processor(path, trust_remote_code=trust)
+
+
+def set_use_cache(model: Any, value: bool) -> None:
+    """Turn the KV cache on (generation) or off (training). The Qwen VL models keep ``use_cache`` in their text
+    config, which is what the text model reads."""
+    config = getattr(model.config, "text_config", None) or model.config
+    config.use_cache = value

@@ -1,32 +1,66 @@
-"""A Qwen2-VL processor that works without torchvision.
+"""Processors of the supported families that work without torchvision, registered with ``AutoProcessor``.
 
-transformers' ``Qwen2VLProcessor`` insists on a video processor, which needs torchvision; the CPU
-torch we pin has no working torchvision (``operator torchvision::nms does not exist``). This subclass
-drops the video processor from the signature, and is registered with ``AutoProcessor`` when this
-module is imported, so ``AutoProcessor.from_pretrained(dir)`` of a directory it saved returns it.
-Real Qwen2-VL checkpoints load with their own processor class where torchvision works.
+transformers' Qwen-VL processors insist on a video processor, which needs torchvision; the CPU torch we pin has
+no working torchvision (``operator torchvision::nms does not exist``). For each family this module makes a
+subclass of the family's processor whose signature drops the video processor (``VirgoQwen2VLProcessor``,
+``VirgoQwen2_5_VLProcessor``, ``VirgoQwen3VLProcessor``) and registers it for the family's config class, so
+``AutoProcessor.from_pretrained(dir)`` of a directory it saved returns it. Real checkpoints load with their own
+processor class where torchvision works.
 
-Import this module first. The registration lives in the importing process only: in a Python that has
-not imported it, ``AutoProcessor.from_pretrained(dir)`` of a ``virgo make-tiny-model`` directory does
-not fail but silently returns the bare tokenizer (no image processor, so images are rejected or
-ignored). ``import virgo`` alone does not register it either (the CLI stays fast to start); use::
-
-    import virgo.modeling.processor  # noqa: F401  (registers VirgoQwen2VLProcessor)
-    processor = AutoProcessor.from_pretrained(dir)
-
-or ``virgo.modeling.load.load_processor(dir)``, which does both.
+The registration lives in the importing process. ``import virgo`` arranges it (see `virgo.modeling.hook`: it
+runs `register_processors` as soon as transformers' ``AutoProcessor`` is imported, so importing virgo stays fast),
+and importing this module does it at once. Without either, ``AutoProcessor.from_pretrained(dir)`` of a
+``virgo make-tiny-model`` directory does not fail but silently returns the bare tokenizer.
 """
 
 from __future__ import annotations
 
-from transformers import AutoProcessor, Qwen2VLConfig, Qwen2VLProcessor
+import logging
+import sys
+from functools import cache
+
+from virgo.modeling.family import Family, families
+
+logger = logging.getLogger(__name__)
 
 
-class VirgoQwen2VLProcessor(Qwen2VLProcessor):
-    attributes = ["image_processor", "tokenizer"]
+@cache
+def processor_class(family: Family) -> type:
+    """The torchvision-free subclass of ``family``'s processor (one class per family, made once)."""
+    from transformers import AutoProcessor
+
+    base = _transformers_attr(family.processor_class)
 
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        super().__init__(image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template, **kwargs)
+        base.__init__(self, image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template,
+                      **kwargs)
+
+    name = f"Virgo{base.__name__}"
+    cls = type(name, (base,), {
+        "__init__": __init__, "__module__": __name__, "__qualname__": name,
+        # ProcessorMixin derives its sub-processors from the __init__ signature: image processor and tokenizer.
+        "attributes": ["image_processor", "tokenizer"],
+        "__doc__": f"{family.title}'s processor without the video processor (no torchvision needed).",
+    })
+    setattr(sys.modules[__name__], name, cls)  # importable (and picklable) as virgo.modeling.processor.<name>
+    AutoProcessor.register(family.config_cls, cls, exist_ok=True)
+    return cls
 
 
-AutoProcessor.register(Qwen2VLConfig, VirgoQwen2VLProcessor, exist_ok=True)
+def _transformers_attr(name: str) -> type:
+    import transformers
+
+    return getattr(transformers, name)
+
+
+def register_processors() -> None:
+    """Register every family's processor with ``AutoProcessor`` (idempotent). A family whose classes this
+    transformers lacks is skipped with a warning: the others still load."""
+    for family in families():
+        try:
+            processor_class(family)
+        except (ImportError, AttributeError) as e:
+            logger.warning("%s processor not registered (transformers lacks it?): %s", family.title, e)
+
+
+register_processors()

@@ -1,7 +1,10 @@
-"""Build a tiny Qwen2-VL model directory from a config: random init, local tokenizer, real processor.
+"""Build a tiny model directory of any supported family: random init, local tokenizer, real processor.
 
-The result loads with ``AutoModelForImageTextToText`` / ``AutoProcessor`` exactly like a real
-checkpoint (safetensors), so tests and the demo exercise the same code paths as Qwen2-VL-72B.
+The result loads with ``AutoModelForImageTextToText`` / ``AutoProcessor`` exactly like a real checkpoint
+(safetensors), so tests and the demo exercise the same code paths as Qwen2-VL-72B, Qwen2.5-VL-72B or Qwen3-VL.
+`TinySpec` holds the sizes every family shares; each family turns it into its own config
+(`virgo.modeling.family.Family.tiny_config`). The Qwen2-VL directories are byte-identical to those built before
+families existed (the demo ships a checkpoint built from one).
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import virgo.modeling.processor  # noqa: F401  (registers the processor with AutoProcessor)
+from virgo.modeling.family import Family, get_family
+
+DEFAULT_FAMILY = "qwen2_vl"
+SPECIAL_TOKEN_IDS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|im_end|>",
+                     "<|endoftext|>")
 
 
 @dataclass(frozen=True)
 class TinySpec:
-    """Sizes of a tiny Qwen2-VL. ``mrope_section`` must add up to head_dim / 2."""
+    """Sizes of a tiny model (Qwen2-VL's names). ``mrope_section`` must add up to head_dim / 2."""
 
     hidden_size: int = 128
     num_hidden_layers: int = 2
@@ -55,79 +62,57 @@ SIZES = {
 }
 
 
-def build_config(spec: TinySpec, tokenizer):
-    from transformers import Qwen2VLConfig
-
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in
-           ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|im_end|>", "<|endoftext|>")}
-    return Qwen2VLConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=spec.hidden_size,
-            num_hidden_layers=spec.num_hidden_layers,
-            num_attention_heads=spec.num_attention_heads,
-            num_key_value_heads=spec.num_key_value_heads,
-            intermediate_size=spec.intermediate_size,
-            max_position_embeddings=spec.max_position_embeddings,
-            rope_parameters={"rope_type": "default", "rope_theta": spec.rope_theta, "mrope_section": spec.mrope_section},
-            eos_token_id=ids["<|im_end|>"],
-            pad_token_id=ids["<|endoftext|>"],
-            bos_token_id=None,
-            tie_word_embeddings=True,
-        ),
-        vision_config=dict(
-            depth=spec.vision_depth,
-            embed_dim=spec.vision_embed_dim,
-            hidden_size=spec.hidden_size,
-            num_heads=spec.vision_num_heads,
-            mlp_ratio=2,
-            patch_size=spec.patch_size,
-            spatial_merge_size=spec.spatial_merge_size,
-            temporal_patch_size=spec.temporal_patch_size,
-        ),
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        eos_token_id=ids["<|im_end|>"],
-        pad_token_id=ids["<|endoftext|>"],
-        tie_word_embeddings=True,
-    )
+def build_config(spec: TinySpec, tokenizer, family: Family | str = DEFAULT_FAMILY):
+    """The family's transformers config at size ``spec``, with the tokenizer's special-token ids."""
+    family = get_family(family) if isinstance(family, str) else family
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKEN_IDS}
+    return family.tiny_config(spec, ids, len(tokenizer))
 
 
-def build_processor(spec: TinySpec, tokenizer):
+def build_processor(spec: TinySpec, tokenizer, family: Family | str = DEFAULT_FAMILY):
+    """The family's torchvision-free processor: a PIL image processor whose small images cost few tokens."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from virgo.modeling.processor import VirgoQwen2VLProcessor
+    from virgo.modeling.processor import processor_class
 
+    family = get_family(family) if isinstance(family, str) else family
     image_processor = Qwen2VLImageProcessorPil(
         patch_size=spec.patch_size, merge_size=spec.spatial_merge_size, temporal_patch_size=spec.temporal_patch_size,
-        min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
-    return VirgoQwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                                 chat_template=tokenizer.chat_template)
+        min_pixels=spec.min_pixels, max_pixels=spec.max_pixels, **family.image_processor_kwargs)
+    return processor_class(family)(image_processor=image_processor, tokenizer=tokenizer,
+                                   chat_template=tokenizer.chat_template)
 
 
-def make_tiny_model(out: str | Path, *, size: str | TinySpec = "xs", seed: int = 0,
-                    corpus: Iterable[str] | None = None, vocab_size: int | None = None) -> Path:
-    """Write a tiny, randomly initialised Qwen2-VL model directory to ``out`` and return its path."""
+def make_tiny_model(out: str | Path, *, family: Family | str = DEFAULT_FAMILY, size: str | TinySpec = "xs",
+                    seed: int = 0, corpus: Iterable[str] | None = None, vocab_size: int | None = None) -> Path:
+    """Write a tiny, randomly initialised model of ``family`` (a name such as ``qwen3_vl``) to ``out``, with a
+    tokenizer trained on ``corpus`` (default: a built-in one) and the family's chat template; returns the path."""
     import torch
-    from transformers import GenerationConfig, Qwen2VLForConditionalGeneration
+    from transformers import GenerationConfig
 
     from virgo.modeling.corpus import builtin_corpus
     from virgo.modeling.tokenizer import train_tokenizer
+    from virgo.prompts import load_chat_template
 
+    family = get_family(family) if isinstance(family, str) else family
+    if isinstance(size, str) and size not in SIZES:
+        raise ValueError(f"unknown tiny size {size!r}; one of {sorted(SIZES)}")
     spec = SIZES[size] if isinstance(size, str) else size
     if vocab_size is not None:
         spec = TinySpec(**{**asdict(spec), "vocab_size": vocab_size})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(corpus if corpus is not None else builtin_corpus(seed=seed), spec.vocab_size)
-    config = build_config(spec, tokenizer)
+    tokenizer = train_tokenizer(corpus if corpus is not None else builtin_corpus(seed=seed), spec.vocab_size,
+                                chat_template=load_chat_template(family.chat_template))
+    config = build_config(spec, tokenizer, family)
     torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config)
+    model = family.model_cls(config)
     model.generation_config = GenerationConfig(
         eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id, do_sample=False)
     model.save_pretrained(out, safe_serialization=True)
-    build_processor(spec, tokenizer).save_pretrained(out)
-    (out / "virgo_tiny_spec.json").write_text(json.dumps({**asdict(spec), "seed": seed}, indent=2))
+    build_processor(spec, tokenizer, family).save_pretrained(out)
+    record = {**asdict(spec), "seed": seed}
+    if family.name != DEFAULT_FAMILY:  # Qwen2-VL directories stay as they were before families existed
+        record["family"] = family.name
+    (out / "virgo_tiny_spec.json").write_text(json.dumps(record, indent=2))
     return out

@@ -1,4 +1,4 @@
-"""Train a small byte-level BPE tokenizer locally, with the Qwen2-VL specials and the thought markers."""
+"""Train a small byte-level BPE tokenizer locally, with the Qwen-VL specials and the thought markers."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ QWEN2_SPLIT = (
 )
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int = 2048):
-    """Return a ``PreTrainedTokenizerFast`` trained on ``corpus`` in a few seconds."""
+def train_tokenizer(corpus: Iterable[str], vocab_size: int = 2048, chat_template: str | None = None):
+    """Return a ``PreTrainedTokenizerFast`` trained on ``corpus`` in a few seconds, carrying ``chat_template``
+    (a template's text; default: the default template's)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -36,6 +37,6 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int = 2048):
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         additional_special_tokens=SPECIAL_TOKENS[1:],
-        chat_template=load_chat_template(),
+        chat_template=chat_template if chat_template is not None else load_chat_template(),
         model_max_length=32768,
     )

@@ -1,4 +1,4 @@
-"""Trainer callbacks: the JSONL training log and an index of checkpoints by epoch.
+"""Trainer callbacks: the JSONL training log and an index of checkpoints by epoch (with their dev metrics).
 
 Both write only on the main process and only when the Trainer logs or saves, so they add no per-step I/O.
 """
@@ -36,16 +36,54 @@ class JsonlLogCallback(TrainerCallback):
         _append(self.path, record)
 
 
+# Evaluation numbers that describe the run, not the model.
+EVAL_RUNTIME_KEYS = {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "eval_model_preparation_time"}
+
+
+def eval_metrics(logs: dict) -> dict[str, float]:
+    """The model's evaluation metrics in a log event (``eval_loss``, ``eval_accuracy`` ...)."""
+    return {k: v for k, v in logs.items()
+            if k.startswith("eval_") and k not in EVAL_RUNTIME_KEYS and isinstance(v, (int, float))}
+
+
 class CheckpointIndexCallback(TrainerCallback):
-    """Appends ``{"step", "epoch", "checkpoint"}`` per save, so "the epoch-5 checkpoint" is a lookup, not a guess."""
+    """Appends ``{"step", "epoch", "checkpoint"}`` per save, so "the epoch-5 checkpoint" is a lookup, not a guess;
+    with evaluations, also the ``metrics`` evaluated at that step and the best checkpoint so far (``best``, by
+    ``metric_for_best_model``)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.step = -1
+        self.metrics: dict[str, float] = {}  # evaluated at self.step (the dev loss and accuracy log separately)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        found = eval_metrics(logs or {})
+        if found:
+            if state.global_step != self.step:
+                self.step, self.metrics = state.global_step, {}
+            self.metrics.update(found)
 
     def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            _append(self.path, {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4),
-                                "checkpoint": f"checkpoint-{state.global_step}"})
+        if not state.is_world_process_zero:
+            return
+        record = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4),
+                  "checkpoint": f"checkpoint-{state.global_step}"}
+        if self.step == state.global_step and self.metrics:
+            record["metrics"] = dict(self.metrics)
+        if args.metric_for_best_model and state.best_global_step:
+            record["best"] = f"checkpoint-{state.best_global_step}"
+        _append(self.path, record)
+
+
+def best_checkpoint(args, state) -> dict | None:
+    """The checkpoint ``metric_for_best_model`` chose (for run_info.json); None when nothing was selected."""
+    if not args.metric_for_best_model or state.best_global_step is None or state.best_metric is None:
+        return None
+    metric = args.metric_for_best_model
+    metric = metric if metric.startswith("eval_") else f"eval_{metric}"
+    epoch = next((r.get("epoch") for r in state.log_history if r.get("step") == state.best_global_step), None)
+    return {"metric": metric, "greater_is_better": bool(args.greater_is_better), "value": state.best_metric,
+            "step": state.best_global_step, "epoch": epoch, "checkpoint": f"checkpoint-{state.best_global_step}"}
 
 
 def truncate_log(path: str | Path, last_step: int) -> int:
@@ -70,3 +108,51 @@ def truncate_log(path: str | Path, last_step: int) -> int:
 
 def read_log(path: str | Path) -> list[dict]:
     return [json.loads(x) for x in Path(path).read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def format_log_line(step: int, max_steps: int, epoch: float | None, logs: dict) -> str:
+    """One readable line per Trainer log event (instead of the Trainer's raw dict)."""
+    parts = [f"step {step}/{max_steps}" + (f" (epoch {epoch:.2f})" if epoch is not None else "")]
+    for key, label, fmt in (("loss", "loss", ".4f"), ("eval_loss", "dev loss", ".4f"), ("learning_rate", "lr", ".2e"),
+                            ("grad_norm", "grad norm", ".3g"), ("train_runtime", "took", ".1f")):
+        value = logs.get(key)
+        if isinstance(value, (int, float)):
+            parts.append(f"{label} {value:{fmt}}" + (" s" if key == "train_runtime" else ""))
+    for key, value in logs.items():  # metrics of a generation-based evaluation (eval_accuracy ...)
+        if key.startswith("eval_") and key not in ("eval_loss", "eval_runtime", "eval_samples_per_second",
+                                                   "eval_steps_per_second") and isinstance(value, (int, float)):
+            parts.append(f"{key[5:]} {value:.4g}")
+    return ", ".join(parts)
+
+
+class LogLineCallback(TrainerCallback):
+    """Prints each log event as one line in Virgo's format, on the main process only.
+
+    The Trainer's own PrinterCallback / ProgressCallback print raw dicts ({'loss': ..., 'grad_norm': ...}), which
+    flood a log file; `quiet_trainer_output` removes that printing and this callback takes its place.
+    """
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        line = format_log_line(state.global_step, state.max_steps, state.epoch, logs)
+        try:
+            from tqdm.auto import tqdm
+
+            tqdm.write(line)  # above an active progress bar, not through it
+        except ImportError:  # pragma: no cover - tqdm comes with transformers
+            print(line, flush=True)
+
+
+def quiet_trainer_output(trainer) -> None:
+    """Replace the Trainer's dict printing with `LogLineCallback` (the progress bar, if any, stays)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    class BarOnly(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            pass  # the bar keeps counting steps; the numbers go through LogLineCallback
+
+    trainer.remove_callback(PrinterCallback)
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(BarOnly())
+    trainer.add_callback(LogLineCallback())

@@ -1,74 +1,45 @@
-"""`virgo train`: SFT of a Qwen2-VL-family model on long-thought data, from a recipe plus overrides."""
+"""`virgo train`: SFT of a Qwen VL model on long-thought data; flags, YAML recipes and overrides from TrainConfig."""
 
 from __future__ import annotations
 
-import typer
+import click
+
+from virgo.config.cli import command, fail
+from virgo.train.config import TrainConfig, available_recipes, resolve_recipe
 
 
-def train_cmd(
-    overrides: list[str] = typer.Argument(
-        None, metavar="[KEY=VALUE]...",
-        help="Config overrides, e.g. learning_rate=1e-5 bf16=false train_files=\\[a.jsonl,b.jsonl]. Values are YAML "
-             "(false, 0, null, lists); unknown keys are errors. Precedence: defaults < recipe < overrides."),
-    config: str = typer.Option(
-        None, "--config", "-c",
-        help="Recipe: a YAML path, or a packaged name (tiny-cpu, qwen2vl-7b-virgo, qwen2vl-72b-virgo)."),
-    num_processes: int = typer.Option(
-        1, "--num-processes", "-n", min=1,
-        help="Processes in total (over all machines). >1 on CPU runs torchrun + gloo; on GPUs accelerate launch."),
-    launch: str = typer.Option(
-        None, "--launch",
-        help="Distributed backend: ddp, zero3 (DeepSpeed ZeRO-3) or fsdp2, or an accelerate config path. "
-             "Default: the recipe's `launch` key."),
-    max_steps: int = typer.Option(None, "--max-steps", help="Shortcut for max_steps=N (overrides epochs)."),
-    output_dir: str = typer.Option(None, "--output-dir", "-o", help="Shortcut for output_dir=DIR."),
-    num_machines: int = typer.Option(1, "--num-machines", min=1, help="Nodes in a multi-node GPU run."),
-    machine_rank: int = typer.Option(0, "--machine-rank", min=0, help="This node's rank (0 .. num_machines-1)."),
-    main_process_ip: str = typer.Option(None, "--main-process-ip", help="Address of the rank-0 node (multi-node)."),
-    main_process_port: int = typer.Option(None, "--main-process-port", help="Port of the rank-0 node."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config / launch command and exit."),
-    list_recipes: bool = typer.Option(False, "--list", help="List the packaged recipes and exit."),
-) -> None:
-    """Fine-tune a vision-language model on long-thought data (paper section 2.1.2).
+def train_cmd(cfg: TrainConfig, *, dry_run: bool = False, list_recipes: bool = False) -> None:
+    from virgo.train.launch import run
 
-    Full fine-tuning (or LoRA) with the vision tower frozen; loss on the assistant response only.
-
-    Writes a HF model dir (safetensors, processor, chat template), checkpoint-N/, train_config.yaml,
-    run_info.json (pre-flight report, trainable parameters per module, global batch), train_log.jsonl and loss.png.
-
-    The global batch is processes x per-device batch x accumulation; a recipe's expected_global_batch (128 for
-    the paper recipes) is checked against it before launching, with a loud warning when they differ.
-
-    Running the same command again resumes from the last checkpoint (resume_from_checkpoint=auto).
-    """
-    from virgo.train.config import ConfigError, available_recipes, load_config
-    from virgo.train.launch import LaunchPlan, run
-
-    if list_recipes:
-        typer.echo("\n".join(available_recipes()))
-        raise typer.Exit()
-    if config is None:
-        raise typer.BadParameter("a recipe is required", param_hint="--config")
-    extra = list(overrides or [])
-    if max_steps is not None:
-        extra.append(f"max_steps={max_steps}")
-    if output_dir is not None:
-        extra.append(f"output_dir={output_dir}")
+    if not cfg.output_dir or cfg.output_dir == "trainer_output":
+        fail("no output directory: pass --output-dir DIR (or output_dir=DIR)")
+    if not cfg.model_name_or_path:
+        fail("no model: pass --model-name-or-path (a directory, hub id or tiny:xs) or use a recipe that sets it")
+    if not cfg.train_files and not dry_run:
+        fail("no training data: pass --train-files FILE.jsonl (repeatable) or train_files=[a.jsonl,b.jsonl]")
     try:
-        cfg = load_config(config, extra)
-    except (ConfigError, FileNotFoundError) as e:
-        raise typer.BadParameter(str(e)) from None
-    if not cfg.output_dir:
-        raise typer.BadParameter("no output directory: pass --output-dir DIR (or output_dir=DIR)")
-    plan = LaunchPlan(num_processes=num_processes, launch=launch or cfg.launch, num_machines=num_machines,
-                      machine_rank=machine_rank, main_process_ip=main_process_ip,
-                      main_process_port=main_process_port)
-    try:
-        code = run(plan, config, extra, dry_run=dry_run)
-    except (ConfigError, ValueError) as e:
-        raise typer.BadParameter(str(e)) from None
-    raise typer.Exit(code)
+        code = run(cfg, dry_run=dry_run)
+    except ValueError as e:
+        fail(str(e))
+    raise SystemExit(code)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("train", no_args_is_help=True)(train_cmd)
+def _list(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo("\n".join(available_recipes()))
+        ctx.exit()
+
+
+train = command("train", TrainConfig, train_cmd, recipes=lambda name: resolve_recipe(name), extra=[
+    click.Option(["dry_run", "--dry-run"], is_flag=True, help="Print the resolved launch command and exit."),
+    click.Option(["list_recipes", "--list"], is_flag=True, is_eager=True, expose_value=False, callback=_list,
+                 help="List the packaged recipes and exit."),
+], help="""Fine-tune a vision-language model on long-thought data (paper section 2.1.2).
+
+Full fine-tuning (or LoRA) with the vision tower frozen; loss on the assistant response only. The config is TRL's
+SFTConfig (every TrainingArguments option is a flag below) plus Virgo's fields; LLaMA-Factory names (cutoff_len,
+template, warmup_ratio, val_size, finetuning_type, lora_rank, lora_target) are accepted. Writes a HF model dir
+(safetensors, processor, chat template), checkpoint-N/, train_config.yaml, run_info.json, train_log.jsonl,
+TensorBoard logs and loss.png. The global batch is processes x per-device batch x accumulation; a recipe's
+expected_global_batch is checked before launching. Running the same command again resumes from the last
+checkpoint (resume_from_checkpoint=auto).""")

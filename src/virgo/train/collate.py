@@ -3,6 +3,8 @@
 Text-only and image samples mix freely: pixel values and image grids of the batch are concatenated in sample
 order (the order the model scatters them into the ``<|image_pad|>`` slots), and rows without images simply have
 none. ``mm_token_type_ids`` (0 text, 1 image, 2 video) is what Qwen2-VL needs to place its 3-D positions.
+When the run shards the model (ZeRO-3, FSDP2), a batch without any image gets a dummy one that cannot change the
+loss (``dummy_image``; see `virgo.train.modality`), so every rank runs the vision tower on every step.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import torch
 
 from virgo.train.data import IGNORE_INDEX
+from virgo.train.modality import DummyImage, ensure_image
 from virgo.train.packing import RopeIndex, packed_position_ids
 
 
@@ -23,6 +26,7 @@ class SFTCollator:
     video_token_id: int | None = None
     packing: bool = False
     rope_index: RopeIndex | None = None  # required with packing: the model's get_rope_index
+    dummy_image: DummyImage | None = None  # set when the vision tower is sharded: no micro-batch goes without one
 
     def __post_init__(self) -> None:
         if self.packing and self.rope_index is None:
@@ -44,7 +48,7 @@ class SFTCollator:
                 "input_ids": torch.cat(ids)[None],
                 "labels": torch.cat(labels)[None],
                 "mm_token_type_ids": torch.cat(types)[None],
-                # No attention_mask: transformers derives the per-sample block mask from these positions.
+                # No attention_mask: the sample boundaries are where these positions restart (see attention.py).
                 "position_ids": packed_position_ids(self.rope_index, list(zip(ids, types, grids))),
                 # A KV cache would make transformers skip the packed mask (samples would see each other).
                 "use_cache": False,
@@ -66,4 +70,6 @@ class SFTCollator:
         if with_images:
             batch["pixel_values"] = torch.cat([f["pixel_values"] for f in with_images])
             batch["image_grid_thw"] = torch.cat([f["image_grid_thw"] for f in with_images])
+        if self.dummy_image is not None:
+            batch = ensure_image(batch, self.dummy_image, pad_token_id=self.pad_token_id, rope_index=self.rope_index)
         return batch

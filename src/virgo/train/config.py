@@ -1,136 +1,159 @@
-"""The training config: one dataclass, loaded from a YAML recipe with ``key=value`` overrides.
+"""The training config: TRL's ``SFTConfig`` (and so transformers' ``TrainingArguments``) plus Virgo's own fields.
 
-Precedence is defaults < YAML < command line. Values on the command line are parsed as YAML scalars, so
-``bf16=false``, ``max_steps=0``, ``system=null`` and ``train_files=[a.jsonl,b.jsonl]`` mean what they say.
-Unknown keys are errors (with a suggestion), in the YAML and on the command line alike.
+One dataclass, parsed once by `virgo.config` (the same loader as every stage): ``virgo train --config RECIPE``
+reads a YAML recipe (a file, or a packaged name such as ``tiny-cpu`` or ``qwen2vl-7b-virgo``), flags and
+``key=value`` overrides go on top, and the result is the ``TrainingArguments`` the Trainer runs with — there is no
+hand mapping between a Virgo config and the Trainer's. Every TrainingArguments / SFTConfig option is therefore a
+flag (``--eval-strategy``, ``--report-to``, ``--optim`` ...), with its own help.
 
-Recipes and launch configs are found by name (``tiny-cpu``, ``zero3``) in the package's ``recipes/`` directory
-(the repository's top-level ``recipes`` is a link to it), or by path.
+LLaMA-Factory users can bring their YAML: its names are documented aliases (``cutoff_len`` -> ``max_length``,
+``template`` -> ``chat_template``, ``warmup_ratio`` -> ``warmup_steps``, ``torch_dtype`` -> ``dtype``; ``val_size``,
+``finetuning_type``, ``lora_rank``, ``lora_target``, ``freeze_vision_tower``, ``image_max_pixels`` are the same
+names). Recipes and launch configs are found by name in the package's ``recipes/`` directory (the repository's
+top-level ``recipes`` is a link to it), or by path.
+
+Why TRL's config but not ``trl.SFTTrainer`` (measured in benchmarks/train_packing.py and
+``../shared/docs/feasibility.md`` §7): SFTTrainer refuses packing and padding-free training for vision data, and
+its text-only packing lets samples attend to each other in these models; Virgo's packed rows keep samples apart at
+the cost of per-sample attention. So the trainer stays a small ``transformers.Trainer`` subclass
+(`virgo.train.trainer`), and the config is TRL's.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
+import glob
 import os
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from virgo.prompts import DEFAULT_CHAT_TEMPLATE, load_chat_template
+# DeepSpeed (when installed) warns on every import on a machine without a GPU that it "was unable to detect" one;
+# say so up front instead (before trl imports transformers, which imports DeepSpeed). No device nodes of NVIDIA,
+# AMD or Intel GPUs means CPU.
+if "DS_ACCELERATOR" not in os.environ and not glob.glob("/dev/nvidia[0-9]*") + glob.glob("/dev/kfd") + \
+        glob.glob("/dev/dri/renderD*"):
+    os.environ["DS_ACCELERATOR"] = "cpu"
 
-LAUNCHES = ("ddp", "zero3", "fsdp2")
+from trl import SFTConfig  # after the environment above
+
+from virgo.config import ConfigError, load
+from virgo.config.fields import opt
+from virgo.train.attention import PACKED_ATTENTION
+from virgo.train.tuning import LAUNCHES, LaunchOptions, ModelTuning, RunDefaults
+
 OVERLONG = ("drop", "truncate")
-FINETUNING_TYPES = ("full", "lora")
-SAVE_STRATEGIES = ("epoch", "steps", "no")
-DTYPES = ("float32", "bfloat16", "float16")
-# Linear layers of the Qwen2 language model; the vision tower's linears (qkv, proj, fc1, fc2, mlp.0/2) never match.
-DEFAULT_LORA_TARGET = r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
-
-
-class ConfigError(ValueError):
-    """A bad recipe or override: names the source (file or command line) and the key."""
 
 
 @dataclass
-class TrainConfig:
-    """Everything one SFT run needs. Field comments are the ``--help`` text of the matching override."""
+class TrainConfig(RunDefaults, SFTConfig, ModelTuning, LaunchOptions):
+    """Everything one SFT run needs: Virgo's fields (below, and the model, tuning and launch options shared with
+    `virgo rl` in `virgo.train.tuning`), then every SFTConfig / TrainingArguments field."""
 
     # --- model and data
-    model_name_or_path: str = ""  # HF dir or hub id; "tiny:xs" / "tiny:s" builds (and caches) a tiny random model
-    train_files: list[str] = field(default_factory=list)  # JSONL of LongThoughtExample / SFTExample records
-    output_dir: str = ""  # the run directory: checkpoints, final model, logs
-    max_samples: int | None = None  # use only the first N examples (after reading all files)
-    prompt: str = "plain"  # user prompt prefix by name (templates/prompts) or path; see recipes/README.md
-    system: str | None = None  # system prompt; None = the chat template's default
-    chat_template: str = DEFAULT_CHAT_TEMPLATE  # by name (templates/chat) or path to a .jinja; saved with the model
-    cutoff_len: int = 32768  # max tokens per sample, image tokens included
-    overlong: str = "drop"  # samples over cutoff_len: drop, or truncate the response (never image tokens)
-    image_max_pixels: int | None = 512 * 512  # images are resized to at most this many pixels (the paper: 512x512)
-    image_min_pixels: int | None = None  # ... and at least this many; None = the processor's own limit
-    torch_dtype: str = "float32"  # dtype the weights are loaded in (bf16 autocast is `bf16`)
-    attn_implementation: str | None = None  # sdpa | eager | flash_attention_2; None = transformers' default
+    train_files: list[str] = opt([], path=True, help="JSONL files of LongThoughtExample / SFTExample records "
+                                 "(relative paths in a recipe are relative to the recipe).")
+    eval_files: list[str] = opt([], path=True, help="Dev-set JSONL files (same records) for the eval loss; see also "
+                                "val_size.")
+    val_size: float = opt(0.0, ge=0, help="Hold out part of the training examples as the dev set (seeded): a "
+                          "fraction when < 1, a count when >= 1 (LLaMA-Factory's key; the released Virgo config "
+                          "used 0.001). 0 = none.")
+    max_samples: int | None = opt(None, ge=1, help="Use only the first N examples (after reading all files).")
+    max_length: int | None = opt(32768, ge=1, aliases=["cutoff_len"], help="Max tokens per sample, image tokens "
+                                 "included (LLaMA-Factory: cutoff_len).")
+    overlong: str = opt("drop", choices=OVERLONG, help="Samples over max_length: drop them, or truncate the "
+                        "response (never image tokens).")
+    decontaminate_against: list[str] = opt([], path=True, help="Folders that may hold benchmark data (DIR/<name> "
+                                           "or DIR itself, any registered benchmark): the pre-flight warns about "
+                                           "training records that share a 13-gram with one of their items (warnings "
+                                           "only). Empty = $VIRGO_BENCH_DIR when set, else no check.")
 
-    # --- what trains
-    freeze_vision_tower: bool = True  # the paper freezes the vision encoder
-    train_merger: bool = True  # vision-language merger: trainable (paper text) or frozen (released config)
-    finetuning_type: str = "full"  # full | lora (LoRA on the language model; the merged model is saved)
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0
-    lora_target: str = DEFAULT_LORA_TARGET  # regex on module names, matched in full
-    lora_layers: int | None = None  # LoRA only on the top k decoder layers
+    # --- dev set and checkpoint selection (with val_size / eval_files, eval_strategy, metric_for_best_model)
+    gen_eval_benchmark: str | None = opt(None, help="Generation-based evaluation at every evaluation: a registered "
+                                         "benchmark (virgo eval --list) or a Problem JSONL file. The model in "
+                                         "training generates on a slice of it and our grader scores it; the "
+                                         "accuracy is logged as eval_accuracy (metric_for_best_model may name "
+                                         "it). Needs a dev set (val_size or eval_files). Folders of generations "
+                                         "and grades: OUTPUT_DIR/gen_eval/step-N.")
+    gen_eval_data_dir: str | None = opt(None, path=True, help="Folder with the benchmark's official files "
+                                        "(registered benchmarks).")
+    gen_eval_split: str | None = opt(None, help="Its split; null = the benchmark's default.")
+    gen_eval_limit: int | None = opt(32, ge=1, help="Items per evaluation (a seeded random subset, the same every "
+                                     "time); null = all.")
+    gen_eval_max_new_tokens: int = opt(2048, ge=1, help="Token limit per generated response.")
+    gen_eval_thinking_budget: int | None = opt(None, ge=0, help="Cap on thought tokens while generating (see "
+                                               "virgo generate --thinking-budget); null = none.")
+    gen_eval_prompt: str | None = opt(None, help="Prompt prefix for the generation; null = the training prompt "
+                                      "(prompt), so the model is evaluated as it is trained.")
+    gen_eval_batch_size: int = opt(8, ge=1, help="Rows decoded together.")
+    gen_eval_profile: str | None = opt(None, help="Grading profile (virgo grade); null = the benchmark's own, or "
+                                       "default for a JSONL file.")
+    gen_eval_workers: int | None = opt(None, ge=0, help="Grading processes (null = all cores; 0 = in the main "
+                                       "process, no time limit).")
 
-    # --- optimisation (mapped 1:1 onto transformers.TrainingArguments)
-    learning_rate: float = 7e-6
-    num_train_epochs: float = 10.0
-    max_steps: int = -1  # > 0 overrides num_train_epochs
-    per_device_train_batch_size: int = 1
-    gradient_accumulation_steps: int = 1
-    # The global batch (processes x per-device batch x accumulation) the recipe's learning rate was set for; a
-    # launch that gives another one still runs, with a warning. None = no check.
-    expected_global_batch: int | None = None
-    lr_scheduler_type: str = "cosine"
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    bf16: bool = False
-    seed: int = 42
-    gradient_checkpointing: bool = False
-    packing: bool = False  # padding-free: each micro-batch is one row, positions restart per sample
+    # --- batch and packing
+    expected_global_batch: int | None = opt(None, ge=1, help="The global batch (processes x per-device batch x "
+                                            "accumulation) the recipe's learning rate was set for; another one "
+                                            "still runs, with a loud warning. null = no check.")
+    packing: bool = opt(False, help="Padding-free packed rows: samples share a row, each attends only within "
+                        "itself, positions restart per sample.")
+    packing_budget: int | None = opt(None, ge=1, help="With packing: fill each packed row across samples up to this "
+                                     "many tokens (best-fit decreasing, rows visited in a new seeded order each "
+                                     "epoch, every sample once per epoch; a sample longer than the budget gets a row "
+                                     "alone). A micro-batch is then one row, so per_device_train_batch_size must be "
+                                     "1. null: each micro-batch of per_device_train_batch_size samples is one row.")
+    packed_attention: str = opt("auto", choices=PACKED_ATTENTION, help="With packing, how the samples of a row are "
+                                "kept apart: flash_varlen (flash-attn's variable-length kernel; needs CUDA, "
+                                "flash-attn and bf16 or a half-precision dtype), sdpa_segments (causal SDPA on each "
+                                "sample's segment, no L x L mask), block_mask (the whole row under an L x L "
+                                "block-diagonal mask, the old path), or auto (flash_varlen where it can run, "
+                                "otherwise sdpa_segments). The path taken is logged at the start of training.")
 
-    # --- checkpoints, logging, runtime
-    save_strategy: str = "epoch"  # epoch | steps | no
-    save_steps: int = 500
-    save_total_limit: int | None = None
-    logging_steps: int = 10
-    resume_from_checkpoint: str = "auto"  # auto (last checkpoint in output_dir, if any) | none | a checkpoint path
-    torch_threads: int | None = None  # torch.set_num_threads per process; None = leave as is
-    dataloader_num_workers: int = 0
-    progress: bool = True  # progress bars (tokenizing and training); the loss still goes to the JSONL log
-    ddp_timeout: int = 1800  # seconds
-    launch: str = "ddp"  # ddp | zero3 | fsdp2 (or a path to an accelerate config); used by `virgo train`
+    # --- the paper's recipe where it differs from SFTConfig's defaults
+    learning_rate: float = opt(7e-6, gt=0, help="Peak learning rate (the paper: 7e-6).")
+    num_train_epochs: float = opt(10.0, help="Epochs (the paper: 10); max_steps > 0 overrides.")
+    lr_scheduler_type: str = opt("cosine", help="Learning-rate schedule (transformers' SchedulerType).")
+    warmup_steps: float = opt(0.1, ge=0, aliases=["warmup_ratio"], help="Warmup: a fraction of the steps when < 1, "
+                              "else a number of steps (the paper: 0.1).")
+    per_device_train_batch_size: int = opt(1, ge=1, help="Micro-batch per process.")
+    save_strategy: str = opt("epoch", help="When to save a checkpoint: epoch (the paper evaluated epoch 5 of 10), "
+                             "steps or no.")
+    remove_unused_columns: bool = opt(False, help="Kept false: Virgo's collator needs every field.")
 
-    def validate(self) -> TrainConfig:
-        checks = [
-            ("overlong", OVERLONG), ("finetuning_type", FINETUNING_TYPES), ("save_strategy", SAVE_STRATEGIES),
-            ("torch_dtype", DTYPES),
-        ]
-        for key, choices in checks:
-            if getattr(self, key) not in choices:
-                raise ConfigError(f"{key}={getattr(self, key)!r}: must be one of {', '.join(choices)}")
-        positive = ("cutoff_len", "per_device_train_batch_size", "gradient_accumulation_steps", "logging_steps",
-                    "save_steps", "lora_rank")
-        for key in positive:
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"{key}={getattr(self, key)}: must be > 0")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ConfigError(f"warmup_ratio={self.warmup_ratio}: must be in [0, 1)")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate={self.learning_rate}: must be > 0")
+    def validate(self) -> None:
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ConfigError("set num_train_epochs > 0 or max_steps > 0")
-        for key in ("lora_layers", "max_samples", "image_max_pixels", "image_min_pixels", "torch_threads",
-                    "expected_global_batch"):
-            value = getattr(self, key)
-            if value is not None and value <= 0:
-                raise ConfigError(f"{key}={value}: must be > 0 or null")
-        if self.image_min_pixels and self.image_max_pixels and self.image_min_pixels > self.image_max_pixels:
-            raise ConfigError("image_min_pixels must not exceed image_max_pixels")
-        if self.launch not in LAUNCHES and Path(self.launch).suffix not in (".yaml", ".yml", ".json"):
-            raise ConfigError(f"launch={self.launch!r}: one of {', '.join(LAUNCHES)} "
-                              "or a path to an accelerate config")
-        try:
-            load_chat_template(self.chat_template)  # a typo fails here, not after the model has loaded
-        except ValueError as e:
-            raise ConfigError(f"chat_template: {e}") from None
-        return self
+        self.check_tuning()
+        if self.packing_budget is not None and not (self.packing and self.per_device_train_batch_size == 1):
+            raise ConfigError("packing_budget needs packing=true and per_device_train_batch_size=1 (a micro-batch is "
+                              "one row of up to packing_budget tokens)")
+        self.check_launch()
+        if self.val_size and self.eval_files:
+            raise ConfigError("give val_size or eval_files, not both")
+        self.check_selection()
 
+    @property
+    def has_dev_set(self) -> bool:
+        return bool(self.val_size or self.eval_files)
+
+    def check_selection(self) -> None:
+        """The dev set, generation-based evaluation and best-checkpoint rules."""
+        if self.gen_eval_benchmark and not self.has_dev_set:
+            raise ConfigError("gen_eval_benchmark runs at each evaluation, which needs a dev set: set val_size or "
+                              "eval_files")
+        if self.gen_eval_benchmark and not self.gen_eval_benchmark.endswith(".jsonl") and not self.gen_eval_data_dir:
+            raise ConfigError(f"gen_eval_benchmark={self.gen_eval_benchmark!r}: a registered benchmark needs "
+                              "gen_eval_data_dir (its official files); a Problem JSONL file needs none")
+        metric = self.metric_for_best_model
+        if metric and not self.has_dev_set:
+            raise ConfigError(f"metric_for_best_model={metric!r} needs evaluations: set val_size or eval_files")
+        if metric and metric.removeprefix("eval_") in ("accuracy", "correct") and not self.gen_eval_benchmark:
+            raise ConfigError(f"metric_for_best_model={metric!r} comes from the generation-based evaluation: set "
+                              "gen_eval_benchmark")
+
+    # Kept from the old config's API: the global batch is what the paper calls the batch size.
     def global_batch(self, world_size: int) -> int:
-        """Samples per optimizer step over all processes: what the paper calls the batch size."""
+        """Samples per optimizer step over all processes."""
         return world_size * self.per_device_train_batch_size * self.gradient_accumulation_steps
 
     def describe_global_batch(self, world_size: int) -> str:
@@ -153,87 +176,6 @@ class TrainConfig:
                 f"{want} (its learning rate and schedule assume it): {fix}, or set expected_global_batch=null "
                 f"to silence this")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
-_HINTS = typing.get_type_hints(TrainConfig)
-
-
-def _coerce(key: str, value: Any, source: str) -> Any:
-    """Check ``value`` against the field's annotation; YAML's string-typed '7e-6' becomes a float."""
-    tp = _HINTS[key]
-    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
-    if value is None:
-        if type(None) in args:
-            return None
-        raise ConfigError(f"{source}: {key} may not be null")
-    base = next(a for a in args if a is not type(None))
-    if typing.get_origin(base) is list:
-        items = value if isinstance(value, list) else [value]  # one path is a list of one
-        if not all(isinstance(v, (str, os.PathLike)) for v in items):
-            raise ConfigError(f"{source}: {key} must be a list of strings, got {value!r}")
-        return [str(v) for v in items]
-    if base is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
-        return value
-    if base is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
-        return value
-    if base is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{source}: {key} must be a number, got {value!r}") from None
-    if base is str:
-        if isinstance(value, (dict, list)):
-            raise ConfigError(f"{source}: {key} must be a string, got {value!r}")
-        return str(value)
-    raise AssertionError(f"unhandled type {tp} for {key}")
-
-
-def _unknown(key: str, source: str) -> ConfigError:
-    close = difflib.get_close_matches(key, FIELDS, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ConfigError(f"{source}: unknown key {key!r}{hint}")
-
-
-def _yaml_load(text: str) -> Any:
-    """YAML with YAML 1.2 booleans: only true/false are bools, so ``save_strategy: no`` stays the string "no"."""
-    import re
-
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    bool_tag = "tag:yaml.org,2002:bool"
-    Loader.yaml_implicit_resolvers = {
-        ch: [(tag, rx) for tag, rx in resolvers if tag != bool_tag]
-        for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-    Loader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-    return yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader subclass)
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``key=value`` with the value parsed as YAML (``false``, ``0``, ``null``, ``[a, b]``)."""
-    import yaml
-
-    key, sep, raw = text.partition("=")
-    key = key.strip().lstrip("-").replace("-", "_")
-    if not sep or not key:
-        raise ConfigError(f"override {text!r}: expected key=value")
-    try:
-        value = _yaml_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw  # not YAML (e.g. an unbalanced bracket in a regex): keep the text
-    return key, value
-
 
 def _packaged(kind: str) -> Path:
     return Path(str(resources.files("virgo") / "recipes")) / kind
@@ -243,19 +185,21 @@ def recipes_dir() -> Path:
     return _packaged("")
 
 
-def available_recipes() -> list[str]:
-    return sorted(p.stem for p in recipes_dir().glob("*.yaml"))
+def available_recipes(directory: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in (directory or recipes_dir()).glob("*.yaml"))
 
 
-def resolve_recipe(name_or_path: str | Path) -> Path:
-    """A recipe by path, or by name (``tiny-cpu``) from the packaged recipes."""
+def resolve_recipe(name_or_path: str | Path, directory: Path | None = None) -> Path:
+    """A recipe by path, or by name (``tiny-cpu``) from the packaged recipes (``directory``: another packaged set,
+    such as ``recipes/rl`` for `virgo rl`)."""
     p = Path(name_or_path)
     if p.exists():
         return p
-    f = recipes_dir() / f"{name_or_path}.yaml"
+    f = (directory or recipes_dir()) / f"{name_or_path}.yaml"
     if f.exists():
         return f
-    raise ConfigError(f"no recipe {str(name_or_path)!r}: not a file, and not one of {', '.join(available_recipes())}")
+    raise ConfigError(f"no recipe {str(name_or_path)!r}: not a file, and not one of "
+                      f"{', '.join(available_recipes(directory))}")
 
 
 def resolve_launch(name_or_path: str | Path) -> Path:
@@ -269,47 +213,18 @@ def resolve_launch(name_or_path: str | Path) -> Path:
     raise ConfigError(f"no launch config {str(name_or_path)!r}: one of {', '.join(LAUNCHES)} or a path to a .yaml")
 
 
-def _absolute(files: list[str], base: Path) -> list[str]:
-    """Paths made absolute against ``base``, so the resolved config means the same from any directory."""
-    return [str((base / Path(f).expanduser()).resolve()) for f in files]
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Defaults < YAML recipe (``path``, a file or a packaged recipe name) < ``key=value`` overrides."""
-    import yaml
-
-    values: dict[str, Any] = {}
-    if path is not None:
-        recipe = resolve_recipe(path)
-        try:
-            data = _yaml_load(recipe.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{recipe}: not valid YAML: {e}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{recipe}: expected a mapping of key: value")
-        for key, value in data.items():
-            if key not in FIELDS:
-                raise _unknown(key, str(recipe))
-            values[key] = _coerce(key, value, str(recipe))
-        if "train_files" in values:  # relative to the recipe file, like image paths in a JSONL file
-            values["train_files"] = _absolute(values["train_files"], recipe.resolve().parent)
-    for text in overrides:
-        key, value = parse_override(text)
-        if key not in FIELDS:
-            raise _unknown(key, "command line")
-        values[key] = _coerce(key, value, "command line")
-        if key == "train_files":  # relative to the current directory
-            values[key] = _absolute(values[key], Path.cwd())
-    try:
-        return TrainConfig(**values).validate()
-    except ConfigError as e:
-        raise ConfigError(f"{path or 'config'}: {e}") from None
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                **cli: Any) -> TrainConfig:
+    """Defaults < YAML recipe (``path``: a file or a packaged recipe name) < ``key=value`` overrides."""
+    return load(TrainConfig, config=resolve_recipe(path) if path is not None else None, cli=cli,
+                overrides=overrides)
 
 
 def dump_config(cfg: TrainConfig, path: str | Path) -> None:
-    import yaml
+    """The resolved config as YAML that `load_config` reads back (library fields only where not default)."""
+    from virgo.config.load import dump_yaml, library_changes
 
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True), encoding="utf-8")
+    Path(path).write_text(dump_yaml(cfg, only=library_changes(cfg)), encoding="utf-8")
 
 
 def load_launch_config(name_or_path: str | Path) -> dict[str, Any]:

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from virgo.modeling.images import IMAGE_TOKEN, ImageLimits, image_token_count, open_image
 from virgo.prompts import CONTROL_TOKENS, DEFAULT_CHAT_TEMPLATE, END_OF_TURN, build_messages, render_chat
 from virgo.records import LongThoughtExample, RecordError, SFTExample, example_from_dict, read_records
 
 IGNORE_INDEX = -100
-IMAGE_TOKEN = "<|image_pad|>"
 
 
 class _AnyExample:
@@ -50,45 +50,6 @@ def read_examples(paths: Iterable[str | Path],
         more = f"\n  ... and {len(errors) - 5} more" if len(errors) > 5 else ""
         raise RecordError(f"{len(errors)} bad training record(s):\n  {shown}{more}")
     return examples[:max_samples] if max_samples else examples
-
-
-@dataclass
-class ImageLimits:
-    """Pixel limits applied to every image (Qwen2-VL's smart resize keeps the aspect ratio)."""
-
-    min_pixels: int
-    max_pixels: int
-
-    @classmethod
-    def for_processor(cls, processor, min_pixels: int | None, max_pixels: int | None) -> ImageLimits:
-        size = dict(processor.image_processor.size)
-        return cls(min_pixels=min_pixels or size["shortest_edge"], max_pixels=max_pixels or size["longest_edge"])
-
-    def size(self) -> dict[str, int]:
-        return {"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}
-
-
-def open_image(path: str):
-    from PIL import Image
-
-    if "://" in path or path.startswith("data:"):
-        raise ValueError(f"{path}: training images must be local files")
-    return Image.open(path)
-
-
-def image_tokens_for_size(processor, width: int, height: int, limits: ImageLimits) -> int:
-    """Tokens an image of this size costs in the language model once resized into ``limits``."""
-    ip = processor.image_processor
-    patches = ip.get_number_of_image_patches(height, width, {"min_pixels": limits.min_pixels,
-                                                             "max_pixels": limits.max_pixels})
-    return patches // (ip.merge_size ** 2)
-
-
-def image_token_count(processor, path: str, limits: ImageLimits) -> int:
-    """Tokens an image file costs in the language model, from its header (no pixel decoding)."""
-    with open_image(path) as im:
-        width, height = im.size
-    return image_tokens_for_size(processor, width, height, limits)
 
 
 @dataclass
@@ -217,6 +178,8 @@ class Preflight:
     response_tokens_cut: int = 0
     kept: int = 0
     trained_tokens: int = 0  # label tokens over the kept samples, per epoch
+    eval_samples: int = 0  # the dev set (held out by val_size, or read from eval_files)
+    eval_source: str = ""
     length: dict[str, float] = field(default_factory=dict)  # before the cutoff
     over_cutoff_ids: list[str] = field(default_factory=list)
 
@@ -226,15 +189,17 @@ class Preflight:
     def lines(self) -> list[str]:
         ln = self.length
         out = [
-            f"pre-flight: {self.examples} examples ({self.text_only} text-only, {self.with_images} with "
-            f"{self.images} image(s) = {self.image_tokens} image tokens)",
-            f"  tokens per sample: min {ln.get('min', 0):.0f}, median {ln.get('median', 0):.0f}, "
-            f"p95 {ln.get('p95', 0):.0f}, max {ln.get('max', 0):.0f} (image tokens included)",
-            f"  cutoff_len {self.cutoff_len}: {self.over_cutoff} sample(s) longer; overlong={self.overlong}: "
-            f"{self.dropped} dropped ({self.dropped_prompt_too_long} because the prompt alone is longer), "
-            f"{self.truncated} truncated ({self.response_tokens_cut} response tokens cut; image tokens never cut)",
+            (f"pre-flight: {self.examples} examples ({self.text_only} text-only, {self.with_images} with "
+             f"{self.images} image(s) = {self.image_tokens} image tokens)"),
+            (f"  tokens per sample: min {ln.get('min', 0):.0f}, median {ln.get('median', 0):.0f}, "
+             f"p95 {ln.get('p95', 0):.0f}, max {ln.get('max', 0):.0f} (image tokens included)"),
+            (f"  max_length {self.cutoff_len}: {self.over_cutoff} sample(s) longer; overlong={self.overlong}: "
+             f"{self.dropped} dropped ({self.dropped_prompt_too_long} because the prompt alone is longer), "
+             f"{self.truncated} truncated ({self.response_tokens_cut} response tokens cut; image tokens never cut)"),
             f"  training on {self.kept} samples, {self.trained_tokens} trained tokens per epoch",
         ]
+        if self.eval_samples:
+            out.append(f"  dev set: {self.eval_samples} samples ({self.eval_source})")
         return out
 
 
@@ -291,10 +256,7 @@ class SFTDataset:
         item: dict[str, Any] = {"input_ids": torch.from_numpy(s.input_ids.astype(np.int64)),
                                 "labels": torch.from_numpy(s.labels())}
         if s.images:
-            images = []
-            for p in s.images:
-                with open_image(p) as im:
-                    images.append(im.convert("RGB"))
+            images = [open_image(p) for p in s.images]
             px = self.image_processor(images=images, size=self.limits.size(), return_tensors="pt")
             merge = self.image_processor.merge_size ** 2
             got = [int(g.prod()) // merge for g in px["image_grid_thw"]]
@@ -305,17 +267,75 @@ class SFTDataset:
         return item
 
 
-def build_dataset(cfg, processor, *, progress: bool = True) -> tuple[SFTDataset, Preflight]:
-    """Read ``cfg.train_files``, encode, apply the cutoff; returns the dataset and the pre-flight report."""
-    if not cfg.train_files:
-        raise ValueError("train_files is empty: set train_files=PATH.jsonl (a list is allowed)")
-    examples = read_examples(cfg.train_files, cfg.max_samples)
+def dev_count(val_size: float, n: int) -> int:
+    """Samples to hold out: a fraction of ``n`` when < 1 (at least one), else a count (LLaMA-Factory's rule)."""
+    if val_size <= 0:
+        return 0
+    k = max(1, round(val_size * n)) if val_size < 1 else int(val_size)
+    if k >= n:
+        raise ValueError(f"val_size={val_size} holds out {k} of {n} samples: nothing would be left to train on")
+    return k
+
+
+def split_dev(samples: list[Encoded], val_size: float, seed: int) -> tuple[list[Encoded], list[Encoded]]:
+    """(train, dev): a seeded random ``val_size`` of the samples held out; both keep the file order."""
+    k = dev_count(val_size, len(samples))
+    held = set(np.random.default_rng(seed).permutation(len(samples))[:k].tolist())
+    return ([s for i, s in enumerate(samples) if i not in held], [s for i, s in enumerate(samples) if i in held])
+
+
+def _encode_files(files: Sequence[str], cfg, processor, limits: ImageLimits, *, max_samples: int | None,
+                  progress: bool) -> tuple[list[Encoded], Preflight]:
+    examples = read_examples(files, max_samples)
     if not examples:
-        raise ValueError(f"no training examples in {cfg.train_files}")
-    limits = ImageLimits.for_processor(processor, cfg.image_min_pixels, cfg.image_max_pixels)
+        raise ValueError(f"no examples in {list(files)}")
     encoded = encode_examples(examples, processor, prompt=cfg.prompt, system=cfg.system, limits=limits,
                               chat_template=cfg.chat_template, progress=progress)
-    kept, report = apply_cutoff(encoded, cfg.cutoff_len, cfg.overlong)
+    kept, report = apply_cutoff(encoded, cfg.max_length, cfg.overlong)
     if not kept:
-        raise ValueError(f"every sample is longer than cutoff_len={cfg.cutoff_len} and was dropped")
-    return SFTDataset(kept, processor, limits), report
+        raise ValueError(f"every sample of {list(files)} is longer than max_length={cfg.max_length} and was dropped")
+    return kept, report
+
+
+def build_datasets(cfg, processor, *, progress: bool = True) -> tuple[SFTDataset, SFTDataset | None, Preflight]:
+    """(train, dev or None, pre-flight report): ``cfg.train_files`` encoded and cut off; the dev set is a seeded
+    ``val_size`` of them (held out after the cutoff, so it is made of trainable samples) or ``cfg.eval_files``."""
+    if not cfg.train_files:
+        raise ValueError("train_files is empty: set train_files=PATH.jsonl (a list is allowed)")
+    if cfg.chat_template == "auto":  # virgo.train.sft resolves it from the model's family before this
+        raise ValueError("chat_template=auto: resolve it to the model family's template first "
+                         "(virgo.modeling.family.resolve_chat_template)")
+    limits = ImageLimits.for_processor(processor, cfg.image_min_pixels, cfg.image_max_pixels)
+    kept, report = _encode_files(cfg.train_files, cfg, processor, limits, max_samples=cfg.max_samples,
+                                 progress=progress)
+    dev: list[Encoded] = []
+    if cfg.val_size:
+        seed = cfg.data_seed if cfg.data_seed is not None else cfg.seed
+        kept, dev = split_dev(kept, cfg.val_size, seed)
+        report.kept, report.trained_tokens = len(kept), sum(len(e) - e.prompt_len for e in kept)
+        report.eval_source = f"val_size={cfg.val_size} of the training samples, seed {seed}"
+    elif cfg.eval_files:
+        dev, _ = _encode_files(cfg.eval_files, cfg, processor, limits, max_samples=None, progress=progress)
+        report.eval_source = ", ".join(map(str, cfg.eval_files))
+    report.eval_samples = len(dev)
+    return SFTDataset(kept, processor, limits), (SFTDataset(dev, processor, limits) if dev else None), report
+
+
+def build_dataset(cfg, processor, *, progress: bool = True) -> tuple[SFTDataset, Preflight]:
+    """The training set and the pre-flight report (see `build_datasets`)."""
+    train, _, report = build_datasets(cfg, processor, progress=progress)
+    return train, report
+
+
+def contamination_warnings(cfg) -> list[str]:
+    """`virgo.data.decontaminate.preflight_warnings` for the training files against ``cfg.decontaminate_against``
+    (or ``$VIRGO_BENCH_DIR``): one warning per (training file, benchmark) that share an n-gram."""
+    import os
+
+    dirs = list(cfg.decontaminate_against) or ([os.environ["VIRGO_BENCH_DIR"]] if os.environ.get("VIRGO_BENCH_DIR")
+                                               else [])
+    if not dirs:
+        return []
+    from virgo.data.decontaminate import preflight_warnings
+
+    return preflight_warnings(cfg.train_files, dirs)

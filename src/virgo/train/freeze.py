@@ -4,6 +4,10 @@ The paper (section 2.1.2) trains "the parameters from the LLM and cross-modal co
 parameters in the visual encoder frozen". The released LLaMA-Factory config froze every parameter whose name
 contains "visual", and in Qwen2-VL the connector (``visual.merger``) is one of them, so the released run trained
 the LLM only. ``train_merger`` picks one of the two, and the choice is logged.
+
+Which modules are the vision tower and its mergers (Qwen3-VL adds the DeepStack mergers), which are decoder
+layers and which linears LoRA targets by default (``lora_target=auto``) come from the model's family
+(`virgo.modeling.family`), detected from its config.
 """
 
 from __future__ import annotations
@@ -13,11 +17,10 @@ import re
 from collections import OrderedDict
 from typing import Any
 
+from virgo.modeling.family import AUTO, Family, detect
+
 logger = logging.getLogger(__name__)
 
-# Submodules of the vision tower that project into the language model (Qwen2/2.5-VL: merger; Qwen3-VL adds
-# deepstack mergers).
-MERGER_NAMES = ("merger", "deepstack_merger_list")
 GROUPS = ("vision_tower", "merger", "language_model", "lm_head", "other")
 
 
@@ -28,26 +31,19 @@ def unwrap(model):
 
 
 def inner_model(model):
-    """The ``Qwen2VLModel``-like module holding the vision tower and the language model."""
-    model = unwrap(model)
-    return getattr(model, "model", model)
+    """The module holding the vision tower and the language model (``Qwen2VLModel`` and its like)."""
+    return detect(model).inner(model)
 
 
 def vision_tower(model):
-    visual = getattr(inner_model(model), "visual", None)
-    if visual is None:
-        raise TypeError(f"{type(model).__name__} has no vision tower at .model.visual (not a Qwen2-VL-family model)")
-    return visual
+    return detect(model).vision_tower(model)
 
 
-def _is_merger(name: str) -> bool:
-    return any(f".{m}." in f".{name}." for m in MERGER_NAMES)
-
-
-def group_of(param_name: str) -> str:
+def group_of(param_name: str, family: Family) -> str:
     """The module group a parameter belongs to (names may carry a PEFT prefix)."""
-    if ".visual." in f".{param_name}":
-        return "merger" if _is_merger(param_name.split("visual.", 1)[1]) else "vision_tower"
+    tower = f".{family.vision_attr}."
+    if tower in f".{param_name}":
+        return "merger" if family.is_merger(f".{param_name}".split(tower, 1)[1]) else "vision_tower"
     if "language_model" in param_name:
         return "language_model"
     if "lm_head" in param_name:
@@ -57,26 +53,28 @@ def group_of(param_name: str) -> str:
 
 def apply_freezing(model, *, freeze_vision_tower: bool, train_merger: bool) -> None:
     """Set ``requires_grad`` on the vision side for full fine-tuning (the LLM stays trainable)."""
-    for name, p in vision_tower(model).named_parameters():
-        p.requires_grad = train_merger if _is_merger(name) else not freeze_vision_tower
+    family = detect(model)
+    for name, p in family.vision_tower(model).named_parameters():
+        p.requires_grad = train_merger if family.is_merger(name) else not freeze_vision_tower
 
 
 def lora_target_modules(model, pattern: str, top_layers: int | None) -> list[str]:
-    """Names of the linear layers matching ``pattern`` (in full), optionally only in the top k decoder layers."""
+    """Names of the linear layers matching ``pattern`` (in full; ``auto``: the family's language-model linears),
+    optionally only in the top k decoder layers."""
     import torch
 
-    num_layers = model.config.text_config.num_hidden_layers
-    rx = re.compile(pattern)
-    names = []
-    for name, module in model.named_modules():
-        if not isinstance(module, torch.nn.Linear) or not rx.fullmatch(name):
-            continue
-        m = re.search(r"language_model\.layers\.(\d+)\.", name)
-        if top_layers is not None and (m is None or int(m.group(1)) < num_layers - top_layers):
-            continue
-        names.append(name)
+    family = detect(model)
+    rx = re.compile(family.lora_target if pattern == AUTO else pattern)
+    allowed = None
+    if top_layers is not None:
+        layers = family.decoder_layers(model)
+        allowed = {id(m) for layer in layers[len(layers) - top_layers:] for m in layer.modules()}
+    names = [name for name, module in model.named_modules()
+             if isinstance(module, torch.nn.Linear) and rx.fullmatch(name)
+             and (allowed is None or id(module) in allowed)]
     if not names:
-        raise ValueError(f"lora_target {pattern!r} matches no linear layer of the model")
+        where = f" in the top {top_layers} decoder layer(s)" if top_layers is not None else ""
+        raise ValueError(f"lora_target {pattern!r} matches no linear layer of the model{where}")
     return names
 
 
@@ -87,9 +85,7 @@ def apply_lora(model, cfg):
     if not cfg.freeze_vision_tower:
         raise ValueError("finetuning_type=lora trains the language model only: train the vision tower with "
                          "finetuning_type=full (or keep freeze_vision_tower=true)")
-    visual_prefix = next(n for n, m in model.named_modules() if m is vision_tower(model))
-    mergers = [n for n, _ in model.named_modules() if n.startswith(visual_prefix + ".")
-               and n.rsplit(".", 1)[-1] in MERGER_NAMES] if cfg.train_merger else []
+    mergers = [name for name, _ in detect(model).merger_modules(model)] if cfg.train_merger else []
     lora = LoraConfig(
         r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, bias="none",
         target_modules=lora_target_modules(model, cfg.lora_target, cfg.lora_layers),
@@ -100,11 +96,12 @@ def apply_lora(model, cfg):
 
 def trainable_summary(model) -> OrderedDict[str, dict[str, int]]:
     """Trainable and total parameter counts per module group (tied weights counted once)."""
+    family = detect(model)
     out: OrderedDict[str, dict[str, int]] = OrderedDict((g, {"trainable": 0, "total": 0}) for g in GROUPS)
     for name, p in model.named_parameters():
         if ".original_module." in name:  # PEFT keeps a frozen copy of each module it trains in full
             continue
-        g = out[group_of(name)]
+        g = out[group_of(name, family)]
         g["total"] += p.numel()
         if p.requires_grad:
             g["trainable"] += p.numel()

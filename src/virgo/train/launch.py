@@ -1,36 +1,32 @@
 """How ``virgo train`` starts processes: in-process, torchrun (CPU), or accelerate launch (GPUs, one or many nodes).
 
-Every rank runs ``python -m virgo.train.sft --config R key=value ...`` with the same recipe and overrides, so all
-ranks resolve the same config. On CPU, ``accelerate launch --cpu --num_processes N`` silently runs ONE process
-(see docs/feasibility.md), so N CPU processes go through ``torchrun --standalone`` and the Trainer's gloo backend.
-On GPUs, ``accelerate launch --config_file recipes/launch/<launch>.yaml`` picks DDP, DeepSpeed ZeRO-3 or FSDP2.
-On CPU, ZeRO-3 also runs under torchrun (DeepSpeed's CPU accelerator over gloo), for testing the code path.
+The config is loaded once, here; every rank then reads the resolved copy (``OUTPUT_DIR/.launch/train_config.yaml``)
+with ``python -m virgo.train.sft --config FILE``, so all ranks run exactly the config that was checked.
+On CPU, ``accelerate launch --cpu --num_processes N`` silently runs ONE process (see docs/feasibility.md), so N CPU
+processes go through ``torchrun`` and the Trainer's gloo backend, one node or several (``--nnodes``,
+``--node_rank``, a static rendezvous at the main process). On GPUs, ``accelerate launch --config_file
+recipes/launch/<launch>.yaml`` picks DDP, DeepSpeed ZeRO-3 or FSDP2 (its wrap classes given on the command line from
+the model's family). On CPU, ZeRO-3 and FSDP2 also run under torchrun: ZeRO-3 through DeepSpeed's CPU accelerator
+over gloo, FSDP2 through torch's ``fully_shard`` applied by `virgo.train.fsdp` (accelerate's FSDP plugin silently
+falls back to DDP on CPU).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass
+from pathlib import Path
 
-from virgo.train.config import load_config, resolve_launch
+from virgo.train.config import TrainConfig, dump_config, resolve_launch
+
+DEFAULT_PORT = 29500
 
 
-@dataclass
-class LaunchPlan:
-    num_processes: int = 1  # processes in total, over all machines
-    launch: str = "ddp"
-    num_machines: int = 1
-    machine_rank: int = 0
-    main_process_ip: str | None = None
-    main_process_port: int | None = None
-    cuda: bool | None = None  # None = detect
-
-    @property
-    def in_process(self) -> bool:
-        return self.num_processes == 1 and self.num_machines == 1 and self.launch == "ddp"
+def in_process(cfg: TrainConfig) -> bool:
+    return cfg.num_processes == 1 and cfg.num_machines == 1 and cfg.launch == "ddp"
 
 
 def _has_cuda() -> bool:
@@ -39,50 +35,80 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def build_command(plan: LaunchPlan, config: str, overrides: list[str]) -> list[str]:
-    """The command that starts every rank of the run (not used for a single in-process run)."""
-    worker = ["-m", "virgo.train.sft", "--config", config, *overrides]
-    cuda = _has_cuda() if plan.cuda is None else plan.cuda
+def resolved_config_path(cfg: TrainConfig) -> Path:
+    return Path(cfg.output_dir) / ".launch" / "train_config.yaml"
+
+
+def _per_node(cfg: TrainConfig) -> int:
+    if cfg.num_processes % cfg.num_machines:
+        raise ValueError(f"--num-processes {cfg.num_processes} is not a multiple of --num-machines "
+                         f"{cfg.num_machines} (processes are counted over all machines)")
+    return cfg.num_processes // cfg.num_machines
+
+
+def build_command(cfg: TrainConfig, config_file: str | Path, *, cuda: bool | None = None,
+                  module: str = "virgo.train.sft") -> list[str]:
+    """The command that starts this node's ranks (not used for a single in-process run); ``module`` is each rank's
+    entry point (``virgo.rl.grpo`` for ``virgo rl``, whose config has the same launch options)."""
+    worker = ["-m", module, "--config", str(config_file)]
+    cuda = _has_cuda() if cuda is None else cuda
+    multi = cfg.num_machines > 1
+    if multi and not cfg.main_process_ip:
+        raise ValueError("multi-node: --main-process-ip (rank 0's address) is required")
     if not cuda:
-        if plan.num_machines > 1 or plan.launch not in ("ddp", "zero3"):
-            raise ValueError("on CPU only --launch ddp or zero3 on one machine is supported (accelerate's FSDP "
-                             "plugin silently falls back to DDP on CPU; see recipes/README.md)")
-        if plan.launch == "zero3" and importlib.util.find_spec("deepspeed") is None:
+        if cfg.launch not in ("ddp", "zero3", "fsdp2"):
+            raise ValueError(f"on CPU --launch must be ddp, zero3 or fsdp2, not an accelerate config ({cfg.launch})")
+        if cfg.launch == "zero3" and importlib.util.find_spec("deepspeed") is None:
             raise ValueError("--launch zero3 needs DeepSpeed: pip install --no-build-isolation 'virgo[deepspeed]'")
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                f"--nproc_per_node={plan.num_processes}", *worker]
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(resolve_launch(plan.launch)),
-           "--num_processes", str(plan.num_processes), "--num_machines", str(plan.num_machines)]
-    if plan.num_machines > 1:
-        if not plan.main_process_ip:
-            raise ValueError("multi-node: --main-process-ip (rank 0's address) is required")
-        cmd += ["--machine_rank", str(plan.machine_rank), "--main_process_ip", plan.main_process_ip]
-    if plan.main_process_port:
-        cmd += ["--main_process_port", str(plan.main_process_port)]
+        run = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={_per_node(cfg)}"]
+        if multi:
+            port = cfg.main_process_port or DEFAULT_PORT
+            return [*run, f"--nnodes={cfg.num_machines}", f"--node_rank={cfg.machine_rank}",
+                    f"--master_addr={cfg.main_process_ip}", f"--master_port={port}", *worker]
+        return [*run, "--standalone", *worker]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(resolve_launch(cfg.launch)),
+           "--num_processes", str(cfg.num_processes), "--num_machines", str(cfg.num_machines)]
+    if cfg.launch == "fsdp2":
+        # accelerate's FSDP2 wraps modules of these classes: the family's units (vision blocks, the vision tower,
+        # decoder layers), read from the model's config, not names written for one family in the YAML.
+        from virgo.train.fsdp import wrap_class_names
+        from virgo.train.models import resolve_model
+
+        classes = wrap_class_names(resolve_model(cfg.model_name_or_path))
+        cmd += ["--fsdp_transformer_layer_cls_to_wrap", ",".join(classes)]
+    if multi:
+        cmd += ["--machine_rank", str(cfg.machine_rank), "--main_process_ip", cfg.main_process_ip]
+    if cfg.main_process_port:
+        cmd += ["--main_process_port", str(cfg.main_process_port)]
     return cmd + worker
 
 
-def run(plan: LaunchPlan, config: str, overrides: list[str], *, dry_run: bool = False) -> int:
+def run(cfg: TrainConfig, *, dry_run: bool = False) -> int:
     """Launch the run; returns the exit code."""
-    overrides = [*overrides, f"launch={plan.launch}"]
-    cfg = load_config(config, overrides)  # fail on a bad config here, not in N processes
-    if plan.in_process and not dry_run:
+    if in_process(cfg) and not dry_run:
         from virgo.train.sft import train
 
         train(cfg)  # its start-of-run summary states the global batch
         return 0
-    print(cfg.describe_global_batch(plan.num_processes), flush=True)
-    warning = cfg.global_batch_warning(plan.num_processes)
+    print(cfg.describe_global_batch(cfg.num_processes), flush=True)
+    warning = cfg.global_batch_warning(cfg.num_processes)
     if warning:  # said before any rank starts (and by --dry-run); the main rank repeats it in its summary
         print(f"WARNING: {warning}", flush=True)
-    if plan.in_process:
-        print(f"in-process: train({cfg})")
+    if in_process(cfg):
+        print("in-process: virgo.train.train(cfg)")
         return 0
-    cmd = build_command(plan, config, overrides)
+    config_file = resolved_config_path(cfg)
+    cmd = build_command(cfg, config_file)
     print("launching:", shlex.join(cmd), flush=True)
     if dry_run:
         return 0
     from virgo.train.models import resolve_model
 
     resolve_model(cfg.model_name_or_path)  # build a tiny model once, before the ranks
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    # Every node of a multi-node run writes this file (a shared output folder): write whole files only, so no rank
+    # ever reads one half-written by another node.
+    tmp = config_file.with_name(f".{config_file.name}.{os.getpid()}.tmp")
+    dump_config(cfg, tmp)
+    os.replace(tmp, config_file)
     return subprocess.call(cmd)

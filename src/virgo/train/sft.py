@@ -9,7 +9,12 @@ Outputs in ``output_dir``: the final model (safetensors + processor + chat templ
 and the adapter in ``adapter/``), ``checkpoint-N/`` per epoch (or per ``save_steps``), ``train_config.yaml``
 (the resolved config), ``run_info.json`` (pre-flight report, trainable parameters per module, world size,
 global batch, chat template, versions), ``train_log.jsonl`` (one record per log step with ``loss``),
-``checkpoints.jsonl`` and ``loss.png``.
+``checkpoints.jsonl`` (each save with the dev metrics of that step and the best checkpoint so far), TensorBoard
+event files in ``runs/`` (``report_to``), ``gen_eval/step-N/`` (with ``gen_eval_benchmark``) and ``loss.png``.
+
+At scale (several ranks): ``launch=fsdp2`` without accelerate's FSDP shards the model here with torch's
+``fully_shard`` (`virgo.train.fsdp`); under ZeRO-3 or FSDP2 every micro-batch carries an image, a dummy one for a
+text-only micro-batch (`virgo.train.modality`), so the ranks' collectives stay paired.
 """
 
 from __future__ import annotations
@@ -20,16 +25,24 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from virgo.train.callbacks import CHECKPOINTS_NAME, LOG_NAME, CheckpointIndexCallback, JsonlLogCallback, truncate_log
+from virgo.modeling.load import set_use_cache
+from virgo.train.callbacks import (
+    CHECKPOINTS_NAME,
+    LOG_NAME,
+    CheckpointIndexCallback,
+    JsonlLogCallback,
+    best_checkpoint,
+    quiet_trainer_output,
+    truncate_log,
+)
 from virgo.train.config import TrainConfig, dump_config, load_config
+from virgo.train.runtime import check_loggers, runtime_args, shard_for_fsdp2, with_eval_defaults
 
 CONFIG_NAME = "train_config.yaml"
 RUN_INFO_NAME = "run_info.json"
-DEEPSPEED_ZERO3 = "ds_z3.json"
 
 
 def _say(is_main: bool, *lines: str) -> None:
@@ -38,65 +51,11 @@ def _say(is_main: bool, *lines: str) -> None:
             print(line, flush=True)
 
 
-def deepspeed_config(cfg: TrainConfig) -> str | None:
-    """The DeepSpeed JSON for a ZeRO-3 run, given to TrainingArguments before the model loads (so weights load
-    already partitioned)."""
-    if cfg.launch != "zero3":
-        return None
-    return str(Path(str(resources.files("virgo") / "recipes" / "launch" / DEEPSPEED_ZERO3)))
-
-
-def training_arguments(cfg: TrainConfig):
-    """Map the config 1:1 onto TrainingArguments (no hand-written loop, no hand-written sharding)."""
-    import torch
-    from transformers import TrainingArguments
-
-    cuda = torch.cuda.is_available()
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if cfg.launch == "zero3" and distributed and not cuda:
-        # DeepSpeed's CPU runtime (tests on CPU): its own process group must exist before the ZeRO-3 config
-        # reads the world size. On GPUs accelerate's DeepSpeed launcher does this.
-        import deepspeed
-
-        deepspeed.init_distributed(dist_backend="gloo")
-    return TrainingArguments(
-        output_dir=cfg.output_dir,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.num_train_epochs,
-        max_steps=cfg.max_steps,
-        lr_scheduler_type=cfg.lr_scheduler_type,
-        warmup_steps=cfg.warmup_ratio,  # transformers 5: a value < 1 is a fraction of the total steps
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm,
-        bf16=cfg.bf16,
-        seed=cfg.seed,
-        activation_checkpointing=cfg.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
-        save_strategy=cfg.save_strategy,
-        save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
-        logging_steps=cfg.logging_steps,
-        logging_first_step=True,
-        report_to="none",
-        disable_tqdm=not cfg.progress,
-        remove_unused_columns=False,  # the collator needs every field; the model signature check would drop some
-        label_names=["labels"],
-        dataloader_num_workers=cfg.dataloader_num_workers,
-        dataloader_pin_memory=cuda,
-        use_cpu=not cuda,
-        ddp_backend="gloo" if distributed and not cuda else None,  # None when alone: no process group at all
-        ddp_timeout=cfg.ddp_timeout,
-        deepspeed=deepspeed_config(cfg),
-    )
-
-
 def resolve_resume(cfg: TrainConfig) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
     r = cfg.resume_from_checkpoint
-    if r == "none":
+    if r is None or r == "none":
         return None
     if r == "auto":
         out = Path(cfg.output_dir)
@@ -122,26 +81,20 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _set_use_cache(model, value: bool) -> None:
-    # Qwen2-VL keeps use_cache in its text config (the text model reads it from there).
-    config = getattr(model.config, "text_config", None) or model.config
-    config.use_cache = value
-
-
 def _load_model(cfg: TrainConfig, model_path: str):
     from virgo.modeling.load import load_model
 
     kwargs: dict[str, Any] = {}
     if cfg.attn_implementation:
         kwargs["attn_implementation"] = cfg.attn_implementation
-    model = load_model(model_path, dtype=cfg.torch_dtype, **kwargs)
-    _set_use_cache(model, False)  # no KV cache in training
+    model = load_model(model_path, dtype=cfg.dtype, **kwargs)
+    set_use_cache(model, False)  # no KV cache in training
     return model
 
 
 def save_final(trainer, cfg: TrainConfig, model_path: str, processor, out: Path) -> None:
     """The final HF model dir in ``out``; with LoRA, ``out/adapter`` plus the merged full model in ``out``."""
-    _set_use_cache(trainer.model, True)  # the saved model is for generation
+    set_use_cache(trainer.model, True)  # the saved model is for generation
     if cfg.finetuning_type == "full":
         trainer.save_model(str(out))
     else:
@@ -153,49 +106,52 @@ def save_final(trainer, cfg: TrainConfig, model_path: str, processor, out: Path)
 
             base = _load_model(cfg, model_path)
             merged = PeftModel.from_pretrained(base, str(out / "adapter")).merge_and_unload()
-            _set_use_cache(merged, True)
+            set_use_cache(merged, True)
             merged.save_pretrained(str(out), safe_serialization=True)
     if trainer.is_world_process_zero():
         processor.save_pretrained(str(out))
     trainer.accelerator.wait_for_everyone()
 
 
-def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
-    """Fine-tune ``cfg.model_name_or_path`` on ``cfg.train_files``; returns the output directory (a model dir)."""
-    cfg.validate()
-    if not cfg.output_dir:
-        raise ValueError("output_dir is not set")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
+def _processor_for(cfg: TrainConfig, model_path: str):
+    """(processor carrying the chat template the data is rendered with, cfg with ``chat_template`` resolved)."""
+    import dataclasses
 
+    from virgo.modeling.family import resolve_chat_template
     from virgo.modeling.load import load_processor
     from virgo.prompts import load_chat_template
-    from virgo.train.collate import SFTCollator
-    from virgo.train.data import IMAGE_TOKEN, build_dataset, format_sample
-    from virgo.train.freeze import format_summary, setup_trainable, trainable_summary, vision_tower
-    from virgo.train.models import resolve_model
-    from virgo.train.packing import rope_index_of
-    from virgo.train.plot import plot_loss
-    from virgo.train.trainer import SFTTrainer
-
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
-    out = Path(cfg.output_dir)
-    args = training_arguments(cfg)  # before the model: sets up the process group and ZeRO-3 partitioned loading
-    is_main = args.process_index == 0
-    model_path = resolve_model(cfg.model_name_or_path)
 
     processor = load_processor(model_path)
     # The one chat template the data was rendered with travels with every checkpoint and the final model.
-    processor.chat_template = load_chat_template(cfg.chat_template)
+    template_name = resolve_chat_template(cfg.chat_template, model_path)
+    if template_name != cfg.chat_template:
+        cfg = dataclasses.replace(cfg, chat_template=template_name)  # recorded as resolved in train_config.yaml
+    processor.chat_template = load_chat_template(template_name)
     processor.tokenizer.chat_template = processor.chat_template
-    dataset, preflight = build_dataset(cfg, processor, progress=is_main and cfg.progress)
-    _say(is_main, *preflight.lines(), "  first sample (trained tokens in \u27e6 \u27e7):",
-         "  " + format_sample(dataset.samples[0], processor.tokenizer, max_chars=600))
+    return processor, cfg
 
+
+def _data(cfg: TrainConfig, processor, is_main: bool):
+    """(train set, dev set or None, pre-flight report), with the report and any contamination warning printed."""
+    from virgo.train.data import build_datasets, contamination_warnings, format_sample
+
+    train_set, dev_set, preflight = build_datasets(cfg, processor, progress=is_main and cfg.progress)
+    _say(is_main, *preflight.lines(), "  first sample (trained tokens in \u27e6 \u27e7):",
+         "  " + format_sample(train_set.samples[0], processor.tokenizer, max_chars=600))
+    if is_main:
+        for warning in contamination_warnings(cfg):  # warnings only: the user decides
+            _say(True, f"WARNING: {warning}")
+            warnings.warn(warning, stacklevel=3)
+    return train_set, dev_set, preflight
+
+
+def _model(cfg: TrainConfig, model_path: str, args, is_main: bool):
+    """(model ready for the Trainer, trainable summary, merger wording, whether Virgo sharded it with FSDP2)."""
     # The Trainer seeds only when it starts, after the model exists: LoRA's random init would otherwise depend on
     # whatever ran earlier in the process (a resumed pipeline would train a different model than a fresh one).
     from transformers import set_seed
+
+    from virgo.train.freeze import format_summary, setup_trainable, trainable_summary
 
     set_seed(cfg.seed)
     model = setup_trainable(_load_model(cfg, model_path), cfg)
@@ -205,54 +161,141 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     _say(is_main, f"trainable parameters ({cfg.finetuning_type} fine-tuning; vision tower {tower}; merger {merger}):",
          *format_summary(summary), f"chat template {cfg.chat_template}, prompt {cfg.prompt}",
          cfg.describe_global_batch(args.world_size))
+    if cfg.packing:
+        from virgo.train.attention import use_packed_attention
+
+        half = cfg.bf16 or cfg.dtype != "float32"
+        _say(is_main, use_packed_attention(model, cfg.packed_attention, half_precision=half).describe())
+    model, sharded = shard_for_fsdp2(model, cfg, args)
+    if sharded:
+        _say(is_main, f"FSDP2: torch fully_shard over {args.world_size} ranks ({args.device.type}): vision blocks, "
+                      "vision tower, decoder layers, then the root")
+    return model, summary, merger, sharded
+
+
+def _collator(cfg: TrainConfig, processor, model, args, datasets, is_main: bool):
+    """The batch collator; with a dummy image for image-less micro-batches when the run shards the vision tower."""
+    from virgo.train.collate import SFTCollator
+    from virgo.train.data import IMAGE_TOKEN
+    from virgo.train.modality import DummyImage, needs_vision_every_step
+    from virgo.train.packing import rope_index_of
+
+    tok = processor.tokenizer
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    video_id = tok.convert_tokens_to_ids("<|video_pad|>")
+    image_id = tok.convert_tokens_to_ids(IMAGE_TOKEN)
+    dummy = None
+    text_only = any(not s.images for d in datasets if d is not None for s in d.samples)
+    if text_only and needs_vision_every_step(cfg.launch, args.world_size, args.deepspeed):
+        dummy = DummyImage.for_processor(processor.image_processor, image_id)
+        _say(is_main, "sharded vision tower: a micro-batch without an image gets a 1-token dummy image that does "
+                      "not change the loss, so every rank runs the vision tower on every step")
+    return SFTCollator(pad_token_id=pad_id, image_token_id=image_id,
+                       video_token_id=video_id if video_id != tok.unk_token_id else None, packing=cfg.packing,
+                       rope_index=rope_index_of(model) if cfg.packing else None,
+                       dummy_image=dummy)
+
+
+def _prepare_output(out: Path, cfg: TrainConfig, info: dict[str, Any], resume: str | None) -> None:
+    """The resolved config and run_info.json; logs cut back to the checkpoint resumed from (or cleared)."""
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out / CONFIG_NAME)
+    (out / RUN_INFO_NAME).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    if resume:
+        step = _checkpoint_step(resume)
+        for name in (LOG_NAME, CHECKPOINTS_NAME):  # what came after the checkpoint was lost
+            truncate_log(out / name, step)
+        _say(True, f"resuming from {resume} (step {step})")
+    else:
+        for name in (LOG_NAME, CHECKPOINTS_NAME):
+            (out / name).unlink(missing_ok=True)
+
+
+def _record_best(out: Path, trainer) -> dict[str, Any] | None:
+    """The checkpoint chosen by ``metric_for_best_model``, added to run_info.json."""
+    best = best_checkpoint(trainer.args, trainer.state)
+    info = json.loads((out / RUN_INFO_NAME).read_text(encoding="utf-8"))
+    info["best_checkpoint"] = best
+    (out / RUN_INFO_NAME).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    if best:
+        _say(True, f"best checkpoint by {best['metric']}: {best['checkpoint']} ({best['value']:.4g})")
+    return best
+
+
+def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
+    """Fine-tune ``cfg.model_name_or_path`` on ``cfg.train_files``; returns the output directory (a model dir)."""
+    from virgo.config import check
+
+    check(cfg)  # a config built in Python (the demo) gets the same checks as one loaded from YAML
+    if not cfg.output_dir:
+        raise ValueError("output_dir is not set")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    from virgo.train.freeze import vision_tower
+    from virgo.train.geneval import GenerationEval
+    from virgo.train.models import resolve_model
+    from virgo.train.plot import plot_loss
+    from virgo.train.trainer import SFTTrainer
+
+    check_loggers(cfg.report_to)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    out = Path(cfg.output_dir)
+    model_path = resolve_model(cfg.model_name_or_path)
+    processor, cfg = _processor_for(with_eval_defaults(cfg), model_path)
+    args = runtime_args(cfg)  # before the model: sets up the process group and ZeRO-3 partitioned loading
+    is_main = args.process_index == 0
+    train_set, dev_set, preflight = _data(cfg, processor, is_main)
+    model, summary, merger, sharded = _model(cfg, model_path, args, is_main)
     batch_warning = cfg.global_batch_warning(args.world_size)
     if batch_warning and is_main:
         # Loud on purpose: a wrong global batch trains a different model with no error anywhere else.
         _say(True, "!" * 100, f"WARNING: {batch_warning}", "!" * 100)
         warnings.warn(batch_warning, stacklevel=2)
     # DDP needs to know that parameters may get no gradient: a trainable merger on a text-only batch.
-    has_text_only = any(not s.images for s in dataset.samples)
-    vision_trainable = any(p.requires_grad for p in vision_tower(model).parameters())
-    args.ddp_find_unused_parameters = bool(has_text_only and vision_trainable)
+    has_text_only = any(not s.images for s in train_set.samples)
+    args.ddp_find_unused_parameters = bool(has_text_only and any(
+        p.requires_grad for p in vision_tower(model).parameters()))
+    row_sampler = None
+    if cfg.packing_budget:
+        from virgo.train.packing import TokenBudgetBatchSampler
 
-    tok = processor.tokenizer
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    video_id = tok.convert_tokens_to_ids("<|video_pad|>")
-    collator = SFTCollator(pad_token_id=pad_id, image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN),
-                           video_token_id=video_id if video_id != tok.unk_token_id else None, packing=cfg.packing,
-                           rope_index=rope_index_of(model) if cfg.packing else None)
+        row_sampler = TokenBudgetBatchSampler([len(s) for s in train_set.samples], cfg.packing_budget,
+                                              seed=args.data_seed if args.data_seed is not None else args.seed)
+        _say(is_main, row_sampler.describe())
+    collator = _collator(cfg, processor, model, args, (train_set, dev_set), is_main)
+    gen_eval = GenerationEval.from_config(cfg, processor)
+    if gen_eval is not None:
+        _say(is_main, gen_eval.describe())
 
     resume = resolve_resume(cfg)
     if is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        dump_config(cfg, out / CONFIG_NAME)
-        info = {"model": model_path, "preflight": preflight.to_dict(), "trainable": summary, "merger": merger,
-                "chat_template": cfg.chat_template, "world_size": args.world_size,
-                "global_batch": cfg.global_batch(args.world_size), "expected_global_batch": cfg.expected_global_batch,
-                "global_batch_warning": batch_warning, "resumed_from": resume, "versions": _versions()}
-        (out / RUN_INFO_NAME).write_text(json.dumps(info, indent=2), encoding="utf-8")
-        if resume:
-            step = _checkpoint_step(resume)
-            for name in (LOG_NAME, CHECKPOINTS_NAME):  # what came after the checkpoint was lost
-                truncate_log(out / name, step)
-            _say(True, f"resuming from {resume} (step {step})")
-        else:
-            for name in (LOG_NAME, CHECKPOINTS_NAME):
-                (out / name).unlink(missing_ok=True)
+        _prepare_output(out, cfg, {
+            "model": model_path, "preflight": preflight.to_dict(), "trainable": summary, "merger": merger,
+            "chat_template": cfg.chat_template, "world_size": args.world_size, "launch": cfg.launch,
+            "fsdp2_sharded_by_virgo": sharded, "vision_every_step": collator.dummy_image is not None,
+            "global_batch": cfg.global_batch(args.world_size), "expected_global_batch": cfg.expected_global_batch,
+            "global_batch_warning": batch_warning, "resumed_from": resume, "report_to": args.report_to,
+            "versions": _versions()}, resume)
 
     trainer = SFTTrainer(
-        model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=processor,
+        model=model, args=args, train_dataset=train_set, eval_dataset=dev_set, data_collator=collator,
+        processing_class=processor, row_sampler=row_sampler, generation_eval=gen_eval,
         callbacks=[JsonlLogCallback(out / LOG_NAME), CheckpointIndexCallback(out / CHECKPOINTS_NAME), *callbacks],
     )
+    quiet_trainer_output(trainer)  # one line per logged step in our format, not the Trainer's raw dicts
     trainer.train(resume_from_checkpoint=resume)
     save_final(trainer, cfg, model_path, processor, out)
     if is_main:
+        _record_best(out, trainer)
         png = plot_loss(out / LOG_NAME, out / "loss.png")
         _say(True, f"model saved to {out}" + (f"; loss curve {png}" if png else ""))
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Each rank's entry point: ``--config`` is the resolved config `virgo train` wrote (or any recipe)."""
     ap = argparse.ArgumentParser(prog="python -m virgo.train.sft", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True, help="recipe YAML path or packaged recipe name")
     ap.add_argument("overrides", nargs="*", help="key=value overrides")

@@ -12,6 +12,7 @@ from typing import Any
 
 from virgo.records import LongThoughtExample, ReadResult, RecordError, SFTExample
 from virgo.records.jsonl import JSON_ERRORS, json_error, loads
+from virgo.records.strictjson import STRICT_DECODER, find_problem
 from virgo.thought import Status, parse_response, split_response
 
 Example = LongThoughtExample | SFTExample
@@ -193,7 +194,7 @@ def iter_json_array(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
     if text[i] != "[":
         yield line_of(i), text[i:], None, "expected a JSON array of objects ('[' ...)"
         return
-    decoder = json.JSONDecoder()
+    decoder = STRICT_DECODER  # as the JSONL reader: no NaN/Infinity, no duplicate keys
     i = skip(i + 1)
     if i < n and text[i] == "]":
         return
@@ -211,9 +212,12 @@ def iter_json_array(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
         else:
             raw = text[i:end]
             bad = next((k for k, ch in enumerate(raw) if "\udc80" <= ch <= "\udcff"), None)
+            problem = find_problem(value) if bad is None else None  # lone surrogates, nesting too deep
             if bad is not None:
                 byte = raw[bad].encode("utf-8", "surrogateescape")
                 yield line_of(i + bad), raw, None, f"not valid UTF-8 (byte {byte!r})"
+            elif problem is not None:
+                yield line_of(i), raw, None, problem.format()
             else:
                 yield line_of(i), raw, value, None
         j = skip(end)

@@ -103,7 +103,7 @@ def read(path: Path, *, normalize: bool = False) -> ReadResult:
     parser = LlamaFactoryRows(normalize)
     if first_char(path) == "[":
         return collect(iter_json_array(path), parser, path, path.parent)
-    return read_records(path, parser, strict=False)  # type: ignore[arg-type]
+    return read_records(path, parser, strict=False, check_images=False)  # type: ignore[arg-type]
 
 
 def write(path: Path, records: Iterable[Example]) -> int:

@@ -20,8 +20,15 @@ records load as they are). ``images`` may be one path or a list, relative to the
 
 from __future__ import annotations
 
-from virgo.eval.registry import LoadContext
-from virgo.eval.sources import as_list, format_choices, read_rows, resolve_image, rewrite_placeholders, text_or_none
+from virgo.eval.benchmarks.base import LoadContext
+from virgo.eval.sources import (
+    as_list,
+    format_choices,
+    read_problems,
+    resolve_image,
+    rewrite_placeholders,
+    text_or_none,
+)
 from virgo.records import Problem, RecordError
 
 NAME = "jsonl"
@@ -38,13 +45,7 @@ def load(ctx: LoadContext) -> list[Problem]:
     fields.update(ctx.options["fields"])
     path = ctx.locate()
     root = path.parent / ctx.options["image_root"] if ctx.options["image_root"] else path.parent
-    problems = []
-    for row_no, row in read_rows(path):
-        try:
-            problems.append(_problem(row, fields, root, ctx))
-        except RecordError as e:
-            raise e.located(path, row_no) from None
-    return problems
+    return read_problems(path, lambda row: _problem(row, fields, root, ctx))
 
 
 def _problem(row: dict, fields: dict[str, str], root, ctx: LoadContext) -> Problem:

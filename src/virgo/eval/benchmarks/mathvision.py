@@ -8,8 +8,15 @@ options list is free-form, except single-letter answers whose options are drawn 
 
 from __future__ import annotations
 
-from virgo.eval.registry import LoadContext
-from virgo.eval.sources import LETTERS, format_choices, read_rows, resolve_image, rewrite_placeholders, text_or_none
+from virgo.eval.benchmarks.base import LoadContext
+from virgo.eval.sources import (
+    LETTERS,
+    format_choices,
+    read_problems,
+    resolve_image,
+    rewrite_placeholders,
+    text_or_none,
+)
 from virgo.records import Problem, RecordError
 
 NAME = "mathvision"
@@ -20,13 +27,7 @@ def load(ctx: LoadContext) -> list[Problem]:
     path = ctx.locate()
     # The official layout keeps images/ at the repository root, next to data/.
     roots = [path.parent.parent, path.parent, ctx.data_dir]
-    problems = []
-    for row_no, row in read_rows(path):
-        try:
-            problems.append(_problem(row, roots, ctx))
-        except RecordError as e:
-            raise e.located(path, row_no) from None
-    return problems
+    return read_problems(path, lambda row: _problem(row, roots, ctx))
 
 
 def _problem(row: dict, roots, ctx: LoadContext) -> Problem:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from virgo.eval.registry import LoadContext
+from virgo.eval.benchmarks.base import LoadContext
 from virgo.eval.sources import (
     DataMissingError,
     as_list,

@@ -1,5 +1,5 @@
-"""Generation backends behind one interface (`Backend`), built by name with `make_backend`."""
+"""Generation backends behind one interface (`base.Backend`), built by name with `registry.make_backend`.
 
-from virgo.infer.backends.base import Backend, make_backend
-
-__all__ = ["Backend", "make_backend"]
+Import from the submodules (``from virgo.infer.backends.registry import make_backend``); this package module
+imports nothing, so a backend importing `base` never loads the factory that imports the backends.
+"""

@@ -41,6 +41,17 @@ DEFAULT_MAX_RETRIES = 5
 SEED_RANGE = 2**31
 
 
+def _interventions(info: dict, text: str) -> list[dict[str, Any]]:
+    """`virgo serve`'s intervention points, kept only where they are well formed and inside the text (a server's
+    reply is untrusted input)."""
+    out = []
+    for m in info.get("interventions") or []:
+        if isinstance(m, dict) and m.get("kind") in ("wait", "budget") and isinstance(m.get("offset"), int) \
+                and not isinstance(m.get("offset"), bool) and 0 <= m["offset"] <= len(text):
+            out.append({"kind": m["kind"], "offset": m["offset"]})
+    return out
+
+
 def image_data_url(image: Any) -> str:
     """A ``data:`` URL for a path (bytes sent as they are) or a PIL image (sent as PNG)."""
     if isinstance(image, str) and image.startswith("data:"):
@@ -162,7 +173,7 @@ class OpenAIBackend(Backend):
                          prompt_tokens=usage.prompt_tokens if usage else None,
                          completion_tokens=usage.completion_tokens if usage else None,
                          thought_tokens=thought, seed=seed, budget_forced=bool(info.get("budget_forced", False)),
-                         waits=int(info.get("waits") or 0))
+                         waits=int(info.get("waits") or 0), interventions=_interventions(info, text))
 
     def generate_one(self, req: GenRequest, cfg: GenerateConfig) -> GenOutput:
         """One request with retries: exponential backoff with full jitter, capped at ``max_backoff`` seconds."""

@@ -9,8 +9,9 @@ from typing import Any
 from virgo.infer.backends.base import Backend, GenerationFailures
 from virgo.infer.config import GenerateConfig
 from virgo.infer.generation import Decoder, Encoded, LogitsProcessor, RowSpec
-from virgo.infer.images import DEFAULT_MAX_PIXELS, image_size, open_image
 from virgo.infer.requests import GenOutput, GenRequest
+from virgo.modeling.family import resolve_chat_template
+from virgo.modeling.images import DEFAULT_MAX_PIXELS, ImageLimits, image_token_count, open_image
 from virgo.prompts import render_chat
 
 
@@ -48,6 +49,11 @@ class TransformersBackend(Backend):
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.max_pixels = max_pixels
         self.decoder = Decoder(model, self.tokenizer, logits_processors=logits_processors)
+        text_config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        self.context_length: int | None = getattr(text_config, "max_position_embeddings", None)
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
     # -- prompts --------------------------------------------------------------------------------------------
 
@@ -56,7 +62,8 @@ class TransformersBackend(Backend):
         if n != len(req.images):
             raise ValueError(f"request {req.id!r}: {n} image placeholder(s) in the messages but "
                              f"{len(req.images)} image(s)")
-        return render_chat(req.messages, add_generation_prompt=True, template=req.settings(cfg).chat_template)
+        template = resolve_chat_template(req.settings(cfg).chat_template, self.model)  # auto: the model family's
+        return render_chat(req.messages, add_generation_prompt=True, template=template)
 
     def encode(self, req: GenRequest, cfg: GenerateConfig) -> Encoded:
         import torch
@@ -81,15 +88,12 @@ class TransformersBackend(Backend):
         in place of its one placeholder token. A request that `encode` will refuse (a bad image, one over
         ``max_pixels``) sorts as empty; it fails with a clear error when its batch is encoded.
         """
-        from virgo.train.data import ImageLimits, image_tokens_for_size
-
         try:
             n = len(self.tokenizer(self.prompt_text(req, cfg), add_special_tokens=False)["input_ids"])
             if req.images and hasattr(self.processor, "image_processor"):
-                limits = ImageLimits.for_processor(self.processor, None, None)  # the processor's own resize
+                limits = ImageLimits.for_processor(self.processor)  # the processor's own resize
                 for im in req.images:
-                    n += image_tokens_for_size(self.processor, *image_size(im, max_pixels=self.max_pixels),
-                                               limits) - 1
+                    n += image_token_count(self.processor, im, limits, max_pixels=self.max_pixels) - 1
         except (ValueError, KeyError, TypeError):
             return 0
         return n
@@ -100,7 +104,8 @@ class TransformersBackend(Backend):
         c = req.settings(cfg)
         return RowSpec(max_new_tokens=c.max_new_tokens, temperature=c.temperature, top_p=c.top_p,
                        repetition_penalty=c.repetition_penalty, seed=req.resolved_seed(cfg),
-                       thinking_budget=c.thinking_budget, force_wait=c.force_wait, on_text=req.on_text)
+                       thinking_budget=c.thinking_budget, force_wait=c.force_wait, on_text=req.on_text,
+                       should_stop=req.should_stop)
 
     def iter_generate(self, requests: Sequence[GenRequest], cfg: GenerateConfig) -> Iterator[tuple[int, GenOutput]]:
         # Longest first: similar lengths share a batch (little padding), and memory peaks at the start.
@@ -110,18 +115,24 @@ class TransformersBackend(Backend):
             chunk, encoded = [], []
             for i in order[start:start + cfg.batch_size]:
                 try:
-                    encoded.append(self.encode(requests[i], cfg))
+                    e = self.encode(requests[i], cfg)
+                    if self.context_length is not None and len(e) >= self.context_length:
+                        # refused before the prefill: a prompt this long would only exhaust memory
+                        raise ValueError(f"request {requests[i].id!r}: the prompt is {len(e)} tokens, over the "
+                                         f"model's context of {self.context_length}")
+                    encoded.append(e)
                     chunk.append(i)
                 except ValueError as e:  # a bad image or prompt fails its own request, not the run
                     failures[i] = e
             specs = [self.row_spec(requests[i], cfg) for i in chunk]
             for j, res in self.decoder.run(encoded, specs):
-                text = self.tokenizer.decode(res.token_ids, skip_special_tokens=False,
-                                             clean_up_tokenization_spaces=False)
+                text = self._decode(res.token_ids)
                 yield chunk[j], GenOutput(
                     text=text, finish_reason=res.finish_reason, prompt_tokens=res.prompt_tokens,
                     completion_tokens=res.completion_tokens, thought_tokens=res.thought_tokens,
                     seed=specs[j].seed, budget_forced=res.budget_forced, waits=res.waits,
+                    interventions=[{"kind": kind, "offset": len(self._decode(res.token_ids[:at]))}
+                                   for kind, at in res.interventions],
                     token_ids=res.token_ids)
         if failures:
             raise GenerationFailures(failures)

@@ -15,8 +15,9 @@ from typing import Any
 from virgo.infer.backends.base import Backend
 from virgo.infer.budget import CLOSE_TEXT, WAIT_TEXT
 from virgo.infer.config import GenerateConfig
-from virgo.infer.images import open_image
 from virgo.infer.requests import GenOutput, GenRequest
+from virgo.modeling.family import resolve_chat_template
+from virgo.modeling.images import open_image
 from virgo.prompts import render_chat
 from virgo.thought import BEGIN_THOUGHT, END_THOUGHT
 
@@ -54,8 +55,8 @@ class VLLMBackend(Backend):
         seeds = [r.resolved_seed(cfg) for r in requests]
         base = []
         for r, c in zip(requests, cfgs):
-            p: dict[str, Any] = {"prompt": render_chat(r.messages, add_generation_prompt=True,
-                                                       template=c.chat_template)}
+            template = resolve_chat_template(c.chat_template, self.model_name)  # auto: the model family's
+            p: dict[str, Any] = {"prompt": render_chat(r.messages, add_generation_prompt=True, template=template)}
             if r.images:
                 p["multi_modal_data"] = {"image": [open_image(im) for im in r.images]}
             base.append(p)
@@ -63,6 +64,7 @@ class VLLMBackend(Backend):
         used = [0] * len(requests)
         waits = [0] * len(requests)
         forced = [False] * len(requests)
+        marks: list[list[dict[str, Any]]] = [[] for _ in requests]  # where forced text starts (character offsets)
         finish = ["stop"] * len(requests)
         done: set[int] = set()
         # Thought phases, only for requests with a budget or forcing; the others go straight to the last phase.
@@ -84,10 +86,13 @@ class VLLMBackend(Backend):
                 if used[i] >= c.max_new_tokens:
                     finish[i] = "length"
                 elif t.endswith(END_THOUGHT) and waits[i] < c.force_wait:
-                    text[i] = text[i][: -len(END_THOUGHT)] + WAIT_TEXT
+                    text[i] = text[i][: -len(END_THOUGHT)]
+                    marks[i].append({"kind": "wait", "offset": len(text[i])})
+                    text[i] += WAIT_TEXT
                     waits[i] += 1
                     still.append(i)
                 elif not t.endswith(END_THOUGHT) and why == "length":
+                    marks[i].append({"kind": "budget", "offset": len(text[i])})
                     text[i] += CLOSE_TEXT  # the budget is spent: close the thought, write the solution
                     forced[i] = True
                 elif not t.endswith(END_THOUGHT):
@@ -106,4 +111,4 @@ class VLLMBackend(Backend):
             yield i, GenOutput(text=text[i], finish_reason=finish[i], completion_tokens=used[i],
                                prompt_tokens=len(self.tokenizer(base[i]["prompt"])["input_ids"]),
                                thought_tokens=len(self.tokenizer(thought, add_special_tokens=False)["input_ids"]),
-                               seed=seeds[i], budget_forced=forced[i], waits=waits[i])
+                               seed=seeds[i], budget_forced=forced[i], waits=waits[i], interventions=marks[i])

@@ -1,0 +1,93 @@
+"""What only this machine and this launch decide about a run: the Trainer's runtime arguments (device, backend,
+DeepSpeed config), the evaluation schedule a dev set implies, the loggers that must be installed, and FSDP2 sharding
+when accelerate does not do it.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+from virgo.train.config import TrainConfig
+
+DEEPSPEED_ZERO3 = "ds_z3.json"
+
+
+def deepspeed_config(cfg: TrainConfig) -> str | None:
+    """The DeepSpeed JSON for a ZeRO-3 run, given to TrainingArguments before the model loads (so weights load
+    already partitioned)."""
+    if cfg.launch != "zero3":
+        return None
+    return str(Path(str(resources.files("virgo") / "recipes" / "launch" / DEEPSPEED_ZERO3)))
+
+
+def runtime_args(cfg: TrainConfig) -> TrainConfig:
+    """The config as the Trainer runs it: what only this machine and launch decide (device, backend, DeepSpeed
+    config, label names) set on a copy. The config is TRL's SFTConfig, so nothing else is mapped."""
+    import dataclasses
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if cfg.launch == "zero3" and distributed and not cuda:
+        # DeepSpeed's CPU runtime (tests on CPU): its own process group must exist before the ZeRO-3 config
+        # reads the world size. On GPUs accelerate's DeepSpeed launcher does this.
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend="gloo")
+    checkpointing = bool(cfg.activation_checkpointing)
+    return dataclasses.replace(
+        cfg,
+        activation_checkpointing=checkpointing,
+        gradient_checkpointing=None,  # resolved into activation_checkpointing above: no second warning
+        activation_checkpointing_kwargs=(cfg.activation_checkpointing_kwargs or {"use_reentrant": False})
+        if checkpointing else None,
+        logging_first_step=True,
+        disable_tqdm=not cfg.progress,
+        label_names=["labels"],
+        dataloader_pin_memory=cuda and cfg.dataloader_pin_memory,
+        use_cpu=not cuda,
+        ddp_backend=cfg.ddp_backend or ("gloo" if distributed and not cuda else None),
+        deepspeed=cfg.deepspeed or deepspeed_config(cfg),
+        resume_from_checkpoint=None,  # resolved by `resolve_resume`, passed to train()
+    )
+
+
+# report_to names whose package is optional: a missing one fails before the model loads, naming the fix.
+LOGGER_PACKAGES = {"wandb": "wandb", "tensorboard": "tensorboard", "mlflow": "mlflow", "trackio": "trackio"}
+
+
+def check_loggers(report_to) -> None:
+    import importlib.util
+
+    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    for name in names:
+        package = LOGGER_PACKAGES.get(name)
+        if package and importlib.util.find_spec(package) is None:
+            raise ValueError(f"report_to={name}: the {package} package is not installed (pip install {package}), "
+                             "or set report_to=tensorboard / none")
+
+
+def with_eval_defaults(cfg: TrainConfig) -> TrainConfig:
+    """With a dev set and no ``eval_strategy``: evaluate whenever a checkpoint is saved (per epoch by default, as
+    the paper selected its checkpoint), so every checkpoint has its dev loss."""
+    import dataclasses
+
+    if not cfg.has_dev_set or cfg.eval_strategy != "no":
+        return cfg
+    strategy = "epoch" if cfg.save_strategy == "no" else str(getattr(cfg.save_strategy, "value", cfg.save_strategy))
+    if strategy == "best":
+        strategy = "epoch"
+    return dataclasses.replace(cfg, eval_strategy=strategy, eval_steps=cfg.eval_steps or cfg.save_steps)
+
+
+def shard_for_fsdp2(model, cfg: TrainConfig, args):
+    """``launch=fsdp2`` with several ranks and no accelerate FSDP plugin (CPU, torchrun): torch's ``fully_shard``
+    on the family's units here (`virgo.train.fsdp`); on GPUs accelerate's plugin shards it inside the Trainer."""
+    if cfg.launch != "fsdp2" or args.world_size <= 1 or os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        return model, False
+    from virgo.train.fsdp import shard
+
+    return shard(model, device=args.device, bf16=cfg.bf16), True
