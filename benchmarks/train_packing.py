@@ -135,10 +135,12 @@ def run_child(spec: dict) -> dict:
     timed = steps[1:len(ends)]
     seconds = ends[-1] - ends[0]
     real = sum(s["real"] for s in timed)
-    return {"seconds": seconds, "steps": len(ends), "real_tokens": real, "all_real_tokens": sum(s["real"] for s in steps),
+    return {"seconds": seconds, "steps": len(ends), "real_tokens": real,
+            "all_real_tokens": sum(s["real"] for s in steps),
             "processed_tokens": sum(s["processed"] for s in timed), "tokens_per_s": real / seconds,
             "us_per_token": 1e6 * seconds / real,
-            "samples_per_step": statistics.fmean(s["samples"] for s in timed), "peak_rss_mib": _peak_rss_mib(), "params": info["params"]}
+            "samples_per_step": statistics.fmean(s["samples"] for s in timed), "peak_rss_mib": _peak_rss_mib(),
+            "params": info["params"]}
 
 
 def matmul_peak(threads: int, n: int = 2048, reps: int = 8) -> dict:

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from virgo.data.analytics import (APPROX_LABEL, REFLECTION_LEXICON, count_reflections, length_summary, load_lexicon,
-                                  load_tokenizer, percentile, Sections, sections, token_lengths)
+from virgo.data.analytics import (
+    APPROX_LABEL,
+    REFLECTION_LEXICON,
+    Sections,
+    count_reflections,
+    length_summary,
+    load_lexicon,
+    load_tokenizer,
+    percentile,
+    sections,
+    token_lengths,
+)
 from virgo.records import LongThoughtExample, SFTExample
 from virgo.thought import Status, render_response
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from PIL import Image
 from click.testing import CliRunner
+from PIL import Image
 
 from virgo.cli import app
 from virgo.data.convert import convert
@@ -31,7 +31,8 @@ def make_records(root: Path) -> list[LongThoughtExample | SFTExample]:
                            solution="The angle is $x = 100^\\circ$.\n\n\\boxed{100}", images=[img_a, img_b],
                            answer="100", domain="geometry", source="qvq",
                            extra={"meta": {"level": 3, "tags": ["a", "b"]}, "score": [1, 0], "system": "Be careful."}),
-        LongThoughtExample(id="m-2", question="What is 2+2? Unicode: ∑ é 中文", thought="2+2=4", solution="\\boxed{4}"),
+        LongThoughtExample(id="m-2", question="What is 2+2? Unicode: ∑ é 中文", thought="2+2=4",
+                           solution="\\boxed{4}"),
         SFTExample(id="cap-3", question="Describe the image.", response="A red square.", images=[img_a],
                    domain="caption", source=None, extra={"n": None}),
         # A generic response with markers that is not a complete long thought (truncated) stays exact.

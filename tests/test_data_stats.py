@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+from click.testing import CliRunner
 from PIL import Image
 from test_thought import REAL_COUNTS  # the parser's pinned counts on the same 500 responses
-from click.testing import CliRunner
 
 from virgo.cli import app
 from virgo.data.formats import read_dataset, write_dataset

@@ -167,9 +167,9 @@ def test_logicvista_choices_and_capabilities(shared_data):
 
 def test_logicvista_official_breakdowns_by_hand():
     def p(pid, skills, caps):
-        return Problem(id=pid, question="q", answer="A", meta={"skill": skills, "broad_capability": caps,
-                                                                 "capability_group": logicvista._capability_groups(caps),
-                                                                 "specific_capability": []})
+        return Problem(id=pid, question="q", answer="A",
+                       meta={"skill": skills, "broad_capability": caps,
+                             "capability_group": logicvista._capability_groups(caps), "specific_capability": []})
     problems = [p("a", ["inductive"], ["diagram"]), p("b", ["deductive"], ["ocr"]),
                 p("c", ["inductive", "spatial"], ["diagram and ocr"])]
     out = logicvista.official_metrics(_inp(problems, {"a": True, "b": False, "c": False}))
@@ -210,8 +210,9 @@ def test_dynamath_seeds_and_variants(shared_data, tmp_path):
 
 @pytest.mark.parametrize("kind,truth,answer,expected", [
     ("float", "6.2832", "6.283", True), ("float", "6.2832", "2π", True), ("float", "6.2832", "6.28", False),
-    ("float", "3", "3.0005 units", True), ("multiple choice", "A", "A", True), ("multiple choice", "A", "(A) odd", True),
-    ("multiple choice", "A", "B", False), ("text", "(4, 3)", "The point is (4, 3)", True),
+    ("float", "3", "3.0005 units", True), ("multiple choice", "A", "A", True),
+    ("multiple choice", "A", "(A) odd", True), ("multiple choice", "A", "B", False),
+    ("text", "(4, 3)", "The point is (4, 3)", True),
 ])
 def test_dynamath_official_rules(kind, truth, answer, expected):
     p = Problem(id="x", question="q", answer=truth, meta={"official_answer_type": kind})

@@ -127,7 +127,8 @@ def test_olympiadbench_original_release_real(shared_data):
 def test_olympiadbench_qwen_copy_real(shared_data):
     probs = get_benchmark("olympiadbench").load(shared_data / "olympiadbench" / "qwen25math_OE_TO_maths_en_COMP")
     assert len(probs) == 675
-    assert {(p.meta["subject"], p.meta["language"], p.meta["modality"]) for p in probs} == {("maths", "en", "text-only")}
+    assert ({(p.meta["subject"], p.meta["language"], p.meta["modality"]) for p in probs}
+            == {("maths", "en", "text-only")})
     assert sum(p.meta["is_multiple_answer"] for p in probs) == 94
     assert all(p.answer == p.meta["final_answers"][0] for p in probs)
 
@@ -164,7 +165,8 @@ def _mathverse_fixture(root: Path) -> Path:
             img = f"{folder}/image_{pidx}.png"
             (root / "images" / folder).mkdir(parents=True, exist_ok=True)
             Image.new("RGB", (20, 16), (sample * 10, 0, 0)).save(root / "images" / img)
-            q = "" if version == "Vision Only" else ("Find x.\nChoices:\nA:1\nB:2" if qtype == "multi-choice" else "Find L.")
+            q = ("" if version == "Vision Only"
+                 else ("Find x.\nChoices:\nA:1\nB:2" if qtype == "multi-choice" else "Find L."))
             rows.append({"sample_index": str(sample), "problem_index": str(pidx), "problem_version": version,
                          "question": q, "image": img, "answer": answer, "question_type": qtype,
                          "metadata": {"split": "testmini", "source": "fixture", "subject": "Plane Geometry",
@@ -230,10 +232,12 @@ def test_mmmu_official_parquet_fixture(tmp_path):
                    [_mmmu_row("Music", 1, question_type="open", options="[]", answer="42"), multi])
     _write_parquet(root / "Music" / "dev-00000-of-00001.parquet", [_mmmu_row("Music", 9)])
     probs = get_benchmark("mmmu").load(root)
-    assert [p.id for p in probs] == ["validation_Art_1", "validation_Art_2", "validation_Music_1", "validation_Music_2"]
+    assert [p.id for p in probs] == ["validation_Art_1", "validation_Art_2", "validation_Music_1",
+                                     "validation_Music_2"]
     assert all(p.images and all(_opens(i) for i in p.images) for p in probs)
     m = probs[-1]
-    assert len(m.images) == 3 and m.question.startswith("[image 1] and [image 2]: which matches?\nChoices:\nA. [image 3]")
+    assert len(m.images) == 3 and m.question.startswith(
+        "[image 1] and [image 2]: which matches?\nChoices:\nA. [image 3]")
     assert m.meta["topic_difficulty"] == "Hard" and m.meta["subject"] == "Music"
     assert probs[0].choices == ["cat", "dog", "bird"] and probs[0].meta["img_type"] == ["Photographs"]
     assert probs[2].answer_type == "free_form" and probs[2].choices is None and probs[2].answer == "42"
@@ -267,9 +271,9 @@ def _oly_row(i: int, **kw) -> dict:
 
 def test_olympiadbench_hf_parquet_fixture(tmp_path):
     root = tmp_path / "OlympiadBench"
-    mm = _oly_row(7, question="In <image_1>, find the length; see also <image_2>.", modality="Multimodal", subject="Physics",
-                  image_1={"bytes": _png(), "path": "a.jpg"}, image_2={"bytes": _png((1, 2, 3)), "path": "b.jpg"},
-                  final_answer=["$3$"], error="1e-1", unit="m")
+    mm = _oly_row(7, question="In <image_1>, find the length; see also <image_2>.", modality="Multimodal",
+                  subject="Physics", image_1={"bytes": _png(), "path": "a.jpg"},
+                  image_2={"bytes": _png((1, 2, 3)), "path": "b.jpg"}, final_answer=["$3$"], error="1e-1", unit="m")
     _write_parquet(root / "OE_MM_physics_en_COMP" / "OE_MM_physics_en_COMP.parquet",
                    [mm, _oly_row(8, context="A ball falls.", subject="Physics", modality="Multimodal")])
     # final_answer as a Python-literal list string (as in the Qwen2.5-Math copy)

@@ -68,7 +68,8 @@ def test_agreement_with_the_original_grader(shared_data):
 
     # Where both agree the response is right, the extracted answer was checked against the gold by a rule.
     by = Counter(g.graded_by for g in grades if g.verdict == "correct")
-    assert set(by) <= {"exact", "numeric", "unit", "closed_form", "structure", "math_verify", "mc_letter", "phrase"}, by
+    assert set(by) <= {"exact", "numeric", "unit", "closed_form", "structure", "math_verify", "mc_letter",
+                       "phrase"}, by
 
 
 def test_a_response_graded_twice_grades_the_same(shared_data):

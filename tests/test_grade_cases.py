@@ -134,7 +134,8 @@ def _mathvista(data: Path) -> dict[str, Problem]:
     for pid, r in json.loads((data / "mathvista/data/testmini.json").read_text(encoding="utf-8")).items():
         mc = r["question_type"] == "multi_choice"
         meta = {"question_type": r["question_type"], "precision": r.get("precision"), "unit": r.get("unit") or None}
-        out[pid] = Problem(id=pid, question=r["question"], answer=str(r["answer"]), choices=r["choices"] if mc else None,
+        out[pid] = Problem(id=pid, question=r["question"], answer=str(r["answer"]),
+                           choices=r["choices"] if mc else None,
                            answer_type="multiple_choice" if mc else r["answer_type"], meta=meta)
     return out
 

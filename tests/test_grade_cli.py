@@ -16,8 +16,8 @@ from virgo.records import Generation, Grade, Problem, read_records, write_record
 # (item, response, finish_reason, expected verdict): MathVision testmini items 6 (options A-E, gold D) and
 # 2955 (free-form, gold "(3,-4)").
 RESPONSES = [
-    ("6", r"<|begin_of_thought|>Two striped, one spotty.<|end_of_thought|><|begin_of_solution|>\boxed{D}"
-          "<|end_of_solution|>", "stop", "correct"),
+    ("6", (r"<|begin_of_thought|>Two striped, one spotty.<|end_of_thought|><|begin_of_solution|>\boxed{D}"
+           "<|end_of_solution|>"), "stop", "correct"),
     ("6", r"The kittens are in picture (B).", "stop", "wrong"),
     ("6", "<|begin_of_thought|>Let me look at each picture in turn. Picture A has", "length", "truncated"),
     ("2955", r"So the point is \boxed{(3, -4)}.", "stop", "correct"),

@@ -150,7 +150,8 @@ ISSUE_CLASSES = [
     (_p("902", unit="m"), r"\boxed{901 \text{ m}}", "wrong"),
     # scientific notation, units after
     (_p("3.3 \\times 10^{12}"), "The answer is 3.3e12 Hz.", "correct"),
-    (_p("3.3 \\times 10^{12}"), r"\boxed{3.3 x 10^12}", "correct"), (_p("3.3 \\times 10^{12}"), r"\boxed{3.3·10^{12}}", "correct"),
+    (_p("3.3 \\times 10^{12}"), r"\boxed{3.3 x 10^12}", "correct"),
+    (_p("3.3 \\times 10^{12}"), r"\boxed{3.3·10^{12}}", "correct"),
     # units
     (_p("2.5 kcal m^-2 yr^-1"), r"\boxed{2.5 \text{ kcal m}^{-2}\text{ yr}^{-1}}", "correct"),
     (_p("0.5 m"), r"\boxed{50 \text{ cm}}", "correct"), (_p("0.5", unit="m"), r"\boxed{50 \text{ s}}", "wrong"),
@@ -189,8 +190,9 @@ def test_grade_config_resolves_the_profile():
             "judge_cache", "thought_markers", "thought_answers", "rel_tol", "abs_tol", "written_precision",
             "unit_conversion"} <= set(fields)
     assert GradeConfig().profile_obj() == get_profile("default")
-    prof = GradeConfig(profile="olympiadbench-physics", rel_tol=0.01, unit_conversion=False, unclosed_solution="truncated",
-                       thought_markers=["<r>...</r>"], max_answer_chars=100).profile_obj()
+    prof = GradeConfig(profile="olympiadbench-physics", rel_tol=0.01, unit_conversion=False,
+                       unclosed_solution="truncated", thought_markers=["<r>...</r>"],
+                       max_answer_chars=100).profile_obj()
     assert (prof.name, prof.rel_tol, prof.unit_conversion, prof.unclosed_solution, prof.max_answer_chars) == \
         ("olympiadbench", 0.01, False, "truncated", 100)
     assert prof.thought_formats[-1].begin_thought == "<r>"

@@ -78,7 +78,8 @@ def test_truncated_grades_keep_the_stated_answer_for_audits():
 def test_unclosed_solution_policies():
     head = "<|begin_of_thought|>\n\n" + THOUGHT + "\n\n<|end_of_thought|>\n\n<|begin_of_solution|>"
     boxed, stated = head + r"\boxed{42}", head + "The answer is 42."
-    strict, lenient = get_profile("default", unclosed_solution="truncated"), get_profile("default", unclosed_solution="grade")
+    strict, lenient = (get_profile("default", unclosed_solution="truncated"),
+                       get_profile("default", unclosed_solution="grade"))
     # "evidence" (the default): a closed box after the thought, after a normal stop.
     assert [grade_text(P, t).verdict for t in (boxed, stated)] == ["correct", "truncated"]
     assert [grade_text(P, t, profile=lenient).verdict for t in (boxed, stated)] == ["correct", "correct"]

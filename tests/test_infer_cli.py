@@ -171,7 +171,8 @@ def test_paper_decoding_defaults_of_the_config_and_of_generate_and_serve(tmp_pat
 def test_chat_defaults_are_interactive_and_say_so():
     cfg = _effective(["chat", "--model", "m", "Hi"])["generate"]
     assert (cfg["max_new_tokens"], cfg["prompt"]) == (CHAT_MAX_NEW_TOKENS, CHAT_PROMPT) == (2048, "plain")
-    assert (cfg["temperature"], cfg["repetition_penalty"]) == (0.0, GenerateConfig().repetition_penalty)  # as the paper
+    # as the paper
+    assert (cfg["temperature"], cfg["repetition_penalty"]) == (0.0, GenerateConfig().repetition_penalty)
     text = " ".join(CliRunner().invoke(app, ["chat", "--help"]).output.split())
     assert "on purpose not the paper's" in text and "--max-new-tokens 8192 --prompt think-boxed" in text
     assert "[default: 2048]" in text and "[default: plain]" in text

@@ -85,8 +85,8 @@ def family_dirs(tiny_model_dir, tmp_path_factory):
 def test_import_virgo_alone_registers_every_family_processor(family_dirs, order):
     """In a fresh Python, ``import virgo`` (before or after transformers) is all it takes for AutoProcessor to
     return the full processor, image side included, for a tiny model of every family."""
-    r = subprocess.run([sys.executable, "-c", _FRESH_LOAD, order, *map(str, family_dirs)], capture_output=True, check=False,
-                       text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", _FRESH_LOAD, order, *map(str, family_dirs)], capture_output=True,
+                       check=False, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
     names = [got[str(d)][0] for d in family_dirs]

@@ -183,7 +183,8 @@ class StageCommand(click.Command):
         metavar = " ".join(
             (leaf.name.upper() + ("..." if is_list(leaf.type) else "")) if required(cls, leaf) else
             f"[{leaf.name.upper()}{'...' if is_list(leaf.type) else ''}]" for leaf in self.positionals)
-        params.append(click.Argument(["args"], nargs=-1, metavar=(metavar + " " if metavar else "") + "[KEY=VALUE]..."))
+        params.append(click.Argument(["args"], nargs=-1,
+                                     metavar=(metavar + " " if metavar else "") + "[KEY=VALUE]..."))
         super().__init__(name, params=params, callback=self._invoke, context_settings=CONTEXT, **kw)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

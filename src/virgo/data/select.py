@@ -15,6 +15,7 @@ a data-scaling ablation wants. The output keeps the input order.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections import Counter
@@ -47,7 +48,7 @@ def parse_bins(text: str) -> list[Bin]:
     if not bins:
         raise ValueError("no bins given")
     ordered = sorted(bins)
-    for (_, hi1), (lo2, _) in zip(ordered, ordered[1:]):
+    for (_, hi1), (lo2, _) in itertools.pairwise(ordered):
         if lo2 < hi1:
             raise ValueError(f"bins overlap: {format_bins(ordered)}")
     return bins

@@ -7,6 +7,16 @@ from virgo.distill.pipeline import DistillPaths, distill
 from virgo.distill.rollout import distill_rollouts, grade_rollouts
 
 __all__ = [
-    "BANDS", "BandSpec", "DistillPaths", "FormatSpec", "POLICIES", "band_of", "build_dataset", "distill",
-    "distill_rollouts", "format_reasons", "grade_rollouts", "select_band",
+    "BANDS",
+    "POLICIES",
+    "BandSpec",
+    "DistillPaths",
+    "FormatSpec",
+    "band_of",
+    "build_dataset",
+    "distill",
+    "distill_rollouts",
+    "format_reasons",
+    "grade_rollouts",
+    "select_band",
 ]

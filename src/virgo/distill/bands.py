@@ -130,7 +130,8 @@ def parse_selection(text: str) -> tuple[str, ...]:
         raise ValueError("empty band selection")
     for s in names:
         if s not in SELECTIONS:
-            raise ValueError(f"unknown band {s!r}; choose from {', '.join(SELECTIONS)} (comma-separated bands allowed)")
+            raise ValueError(f"unknown band {s!r}; choose from {', '.join(SELECTIONS)} "
+                             "(comma-separated bands allowed)")
     if (RANDOM in names or SOLVED in names or ALL in names) and len(names) > 1:
         raise ValueError("'random', 'solved' and 'all' cannot be combined with other bands")
     return names

@@ -77,7 +77,8 @@ def _print_stats(st: dict, paths) -> None:
     click.echo(f"stats: {paths.stats}")
 
 
-distill = command("distill", DistillConfig, distill_cmd, help="""Distil visual long-thought data from a slow-thinking teacher (paper section 2.2).
+distill = command("distill", DistillConfig, distill_cmd,
+                  help="""Distil visual long-thought data from a slow-thinking teacher (paper section 2.2).
 
 Rolls the teacher out N times per problem (images included), grades every rollout against the gold answer, assigns
 difficulty bands (paper section 3.3), checks the format and writes a long-thought dataset for `virgo train` plus

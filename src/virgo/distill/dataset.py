@@ -31,7 +31,8 @@ def response_length(gens: Sequence[Generation]) -> Callable[[Generation], int]:
 
 
 def choose(candidates: Sequence[Generation], policy: str, *, seed: int = 0, key: str = "") -> list[Generation]:
-    """The rollouts of one problem to keep: ``shortest`` (ties: lowest sample), ``random`` (seeded per problem), ``all``."""
+    """The rollouts of one problem to keep: ``shortest`` (ties: lowest sample), ``random`` (seeded per problem),
+    ``all``."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     cands = sorted(candidates, key=lambda g: g.sample)

@@ -30,11 +30,12 @@ def distill_rollouts(problems: Sequence[Problem], teacher: Any, out: str | Path,
 
     ``teacher`` is a URL (OpenAI-compatible backend; ``teacher_model`` is the served model name, None: the
     model the server lists first), a local model directory (transformers backend), or anything else
-    `run_generate` accepts as a model (e.g. an already-loaded ``(model, processor)``). ``cfg`` is a `virgo.infer.GenerateConfig`; extra keyword
-    arguments go to `run_generate` unchanged. ``timeout`` (seconds per request) and ``max_retries`` go to the
-    OpenAI backend of a URL teacher (None: the backend's defaults); a local teacher has no requests to time
-    out. Rerunning resumes: pairs already in ``out`` are skipped; a rerun with another teacher or other
-    settings refuses (RunMismatchError; the run header is ``OUT.run.json``) unless ``force``.
+    `run_generate` accepts as a model (e.g. an already-loaded ``(model, processor)``). ``cfg`` is a
+    `virgo.infer.GenerateConfig`; extra keyword arguments go to `run_generate` unchanged. ``timeout`` (seconds
+    per request) and ``max_retries`` go to the OpenAI backend of a URL teacher (None: the backend's defaults); a
+    local teacher has no requests to time out. Rerunning resumes: pairs already in ``out`` are skipped; a rerun
+    with another teacher or other settings refuses (RunMismatchError; the run header is ``OUT.run.json``) unless
+    ``force``.
     """
     from virgo.infer import run_generate
 
@@ -88,7 +89,8 @@ def grade_digest(gen: Generation, problem: Problem, profile: Any) -> str:
     """What a grade depends on: the rollout text, the gold answer and the grading profile (its name, or every
     setting of a `virgo.grade.Profile`, so a changed setting regrades)."""
     h = hashlib.sha1()
-    for part in (profile if isinstance(profile, str) else repr(profile), problem.answer, repr(problem.choices), gen.finish_reason, gen.text):
+    for part in (profile if isinstance(profile, str) else repr(profile), problem.answer, repr(problem.choices),
+                 gen.finish_reason, gen.text):
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return h.hexdigest()[:16]

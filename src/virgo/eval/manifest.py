@@ -86,7 +86,8 @@ def template_fingerprint(prompt: str, chat_template: str | None = None, model: A
         except Exception:  # noqa: BLE001 - a served model name, or a model we cannot inspect: no local template
             return {"chat_template": "auto", "chat_template_sha256": None, "prompt": prompt,
                     "prompt_sha256": hashlib.sha256(load_prompt(prompt).encode()).hexdigest()}
-    return {"chat_template": chat, "chat_template_sha256": hashlib.sha256(load_chat_template(chat).encode()).hexdigest(),
+    return {"chat_template": chat,
+            "chat_template_sha256": hashlib.sha256(load_chat_template(chat).encode()).hexdigest(),
             "prompt": prompt, "prompt_sha256": hashlib.sha256(load_prompt(prompt).encode()).hexdigest()}
 
 

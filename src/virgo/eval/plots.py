@@ -50,8 +50,8 @@ def grouped_bars(path: Path, title: str, categories: list[str], series: dict[str
             err = [e if e is not None else 0.0 for e in errors[name]]
         ax.bar(xs, ys, width, label=name, yerr=err, capsize=2)
     ax.set_xticks(range(len(categories)))
-    ax.set_xticklabels(categories, rotation=30 if len(categories) > 4 else 0, ha="right" if len(categories) > 4 else "center",
-                       fontsize=8)
+    ax.set_xticklabels(categories, rotation=30 if len(categories) > 4 else 0,
+                       ha="right" if len(categories) > 4 else "center", fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     if len(series) > 1:

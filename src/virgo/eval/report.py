@@ -115,7 +115,8 @@ def _section_breakdowns(runs: list[RunView], out: Path) -> str:
                                 for r in group},
                                {r.name: [_se100(r.metrics["breakdowns"].get(key, {}).get(v)) for v in values]
                                 for r in group})
-            parts.append(f"### {bench}: by {key}\n\n" + table([key] + [r.name for r in group], rows) + f"\n\n![{key}]({png})")
+            parts.append(f"### {bench}: by {key}\n\n" + table([key] + [r.name for r in group], rows)
+                         + f"\n\n![{key}]({png})")
     return "\n\n".join(parts)
 
 
@@ -227,7 +228,8 @@ def _section_table2(runs: list[RunView]) -> str:
         cells = []
         for c in paper.BENCHMARK_COLUMNS:
             b = row["columns"].get(c)
-            cells.append("—" if b is None else f"**{pct(b['accuracy'])}** ± {pct(b['stderr'])} (n={b['n']}, {b['split']})")
+            cells.append("—" if b is None
+                         else f"**{pct(b['accuracy'])}** ± {pct(b['stderr'])} (n={b['n']}, {b['split']})")
         rows.append([f"{label} (this run)", "—", "—"] + cells + [num(row["average"], 2)])
     for p in paper.paper_rows():
         rows.append([f"{p.model} (paper)", p.textual or "—", p.visual or "—"]
@@ -249,7 +251,8 @@ def _section_mmmu_difficulty(runs: list[RunView]) -> str:
     rows += [[f"{m} (paper)"] + [num(v[c], 2) for c in cols] + [num(v["Overall"], 1)] for m, v in paper.TABLE3.items()]
     counts = ", ".join(f"{k} {v}" for k, v in paper.MMMU_DIFFICULTY_COUNTS.items())
     return ("## MMMU by difficulty (paper Table 3 layout)\n\n"
-            f"The paper's bins on the 900 validation items: {counts}.\n\n" + table(["model"] + cols + ["Overall"], rows))
+            f"The paper's bins on the 900 validation items: {counts}.\n\n"
+            + table(["model"] + cols + ["Overall"], rows))
 
 
 def perception_table(runs: list[RunView]) -> list[dict[str, Any]]:
@@ -261,7 +264,8 @@ def perception_table(runs: list[RunView]) -> list[dict[str, Any]]:
         cap = next((c for c in runs if c.captioned and c.label == r.label and c.benchmark == r.benchmark), None)
         if cap is not None:
             pairs.append({"label": r.label, "benchmark": r.benchmark, "images": r.metrics["accuracy"],
-                          "captions": cap.metrics["accuracy"], "n_images": r.metrics["n"], "n_captions": cap.metrics["n"]})
+                          "captions": cap.metrics["accuracy"], "n_images": r.metrics["n"],
+                          "n_captions": cap.metrics["n"]})
     return pairs
 
 
@@ -377,7 +381,8 @@ def render_report(run_dirs: list[str | Path], out_dir: str | Path | None = None,
     md.write_text("\n\n".join(s for s in parts if s) + "\n", encoding="utf-8")
     summary = {
         "runs": [{"dir": str(r.dir), "label": r.label, "benchmark": r.benchmark, "split": r.info.get("split"),
-                  "model": r.info.get("model"), "ablation": r.info.get("ablation"), "metrics": r.metrics} for r in runs],
+                  "model": r.info.get("model"), "ablation": r.info.get("ablation"), "metrics": r.metrics}
+                 for r in runs],
         "table2": table2(runs),
         "perception": perception_table(runs),
         "seeds": sections.seed_groups(runs),

@@ -35,7 +35,8 @@ class DataMissingError(FileNotFoundError):
 
 
 def locate(data_dir: Path, relpath: str, *, benchmark: str, source: str | None, what: str | None = None) -> Path:
-    """Find ``relpath`` under ``data_dir``: as given, by base name (also in ``data/``), or under ``data_dir/<benchmark>``."""
+    """Find ``relpath`` under ``data_dir``: as given, by base name (also in ``data/``), or under
+    ``data_dir/<benchmark>``."""
     data_dir = Path(data_dir)
     rel = Path(relpath)
     candidates = [data_dir / rel, data_dir / rel.name, data_dir / "data" / rel.name,

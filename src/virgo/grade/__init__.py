@@ -11,6 +11,7 @@ Every accuracy Virgo reports, and every filter of distilled data, goes through t
 * ``PROFILES`` / ``get_profile``: default, mathvision, mathverse, olympiadbench, mmmu, mathvista, wemath,
   logicvista, dynamath, scibench; ``GradeConfig`` (``virgo.grade.config``) selects and adjusts one
 * ``EXTRACTION_RULES`` (``virgo.grade.rules``): the extraction rules as data, each with its case table
+* ``Job``: one (problem, response) for `GradingPool` (what `grade_many` and the RL reward submit)
 * ``Judge``: the optional LLM judge (OpenAI-compatible endpoint) for what the rules leave undecided
 
 Model text never reaches ``eval``, ``exec`` or ``sympify``: extraction is linear string work, numbers are read by
@@ -51,7 +52,7 @@ or ``meta["error"]``           ``"1e-2,1e-3"`` (OlympiadBench's ``error`` field;
 
 from virgo.grade.batch import grade_many
 from virgo.grade.config import GradeConfig
-from virgo.grade.core import grade_text
+from virgo.grade.core import Job, grade_text
 from virgo.grade.extract import RULES, Extraction, extract_answer
 from virgo.grade.judge import Judge
 from virgo.grade.pool import GradingPool
@@ -66,6 +67,7 @@ __all__ = [
     "Extraction",
     "GradeConfig",
     "GradingPool",
+    "Job",
     "Judge",
     "Profile",
     "excluded_reason",

@@ -97,8 +97,8 @@ def grade_cmd(cfg: GradeRunConfig) -> None:
     judge = cfg.grade.judge()
     try:
         with AppendWriter(out) as writer:
-            for grade in iter_grades(items, profile=profile, workers=cfg.grade.workers, timeout=cfg.grade.grade_timeout,
-                                     judge=judge, progress=cfg.progress):
+            for grade in iter_grades(items, profile=profile, workers=cfg.grade.workers,
+                                     timeout=cfg.grade.grade_timeout, judge=judge, progress=cfg.progress):
                 if grade.key in replaced:
                     grade.extra["invalid_utf8"] = True
                 writer.write(grade)

@@ -85,7 +85,8 @@ def gold_parts(problem: Problem, gold: str) -> list[str]:
 # --- answers written as code ----------------------------------------------------------------------------
 
 _POWER = re.compile(r"(?<=[\w)])\*\*(?=[-\w(.])")  # x**2, not **bold**
-_CODE_HINT = re.compile(r"\b(?:np|numpy|math|sympy|sp|scipy|cmath)\.\w|(?<=[\w)])\*\*(?=[-\w(.])|(?<![\\\w])(?:sqrt|arcsin|arccos|arctan|"
+_CODE_HINT = re.compile(r"\b(?:np|numpy|math|sympy|sp|scipy|cmath)\.\w|(?<=[\w)])\*\*(?=[-\w(.])|"
+                        r"(?<![\\\w])(?:sqrt|arcsin|arccos|arctan|"
                         r"asin|acos|atan|sinh|cosh|tanh|sin|cos|tan|exp|log|log10|log2|ln|abs|pi)\b")
 _MODULE = re.compile(r"\b(?:np|numpy|math|sympy|sp|scipy|cmath)\.")
 _FUNC = re.compile(r"(?<![\\\w])(arcsin|arccos|arctan|asin|acos|atan|sinh|cosh|tanh|sin|cos|tan|exp|ln|log10|log2|"

@@ -46,7 +46,8 @@ _PROSE_NUMBER = re.compile(r"(?<![\w.^_{}\\/])[-−]?\d[\d,]*(?:\.\d+)?(?![\w^_{
 # A dollar sign before an amount ("$93 - $15 = $78."), which is currency, not a math delimiter.
 _CURRENCY = re.compile(r"(?<![\\$\w])\$(?=\d[\d,]*(?:\.\d+)?(?:\s|[.,;:!?)]|$))")
 NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"])}
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+     "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"])}
 # What follows "the answer is" when it is not an answer ("the answer is correct").
 _NOT_ANSWERS = {"correct", "incorrect", "right", "wrong", "consistent", "confirmed", "verified", "valid", "invalid",
                 "as follows", "below", "above", "clear", "obvious", "not", "unclear", "that", "this", "yes, correct"}

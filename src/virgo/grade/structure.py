@@ -27,7 +27,8 @@ _LHS = re.compile(rf"^\s*(?:{_SYMBOL}|[A-Za-z][A-Za-z'-]*(?:\s+[A-Za-z][A-Za-z'-
                   r"(?:=(?!=)|\\approx(?![a-zA-Z])|≈)")
 # "The area is 9π cm^2", "So the total is 42": a short phrase before the verb is the left-hand side.
 _VERBAL_LHS = re.compile(r"^\s*(?:(?:so|thus|therefore|hence),?\s+)?(?:the\s+)?(?:[A-Za-z][A-Za-z'-]*\s+){0,5}?"
-                         r"(?:is|are|equals|was|were)\s+(?:(?:equal\s+to|approximately|about|exactly)\s+)?", re.IGNORECASE)
+                         r"(?:is|are|equals|was|were)\s+(?:(?:equal\s+to|approximately|about|exactly)\s+)?",
+                         re.IGNORECASE)
 _RELATION = re.compile(r"(?<![<>!\\])=|<|>|\\[lg]eq?\b|\\neq?\b|\\approx")
 _TOP_EQ = re.compile(r"(?<![<>!\\=])=(?!=)")
 _TOP_EQ_OR_APPROX = re.compile(r"(?<![<>!\\=])=(?!=)|\\approx(?![a-zA-Z])")

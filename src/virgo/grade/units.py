@@ -113,8 +113,8 @@ _SCRIPT = re.compile(r"\^\s*(?:\{[^{}]*\}|[-−]?\d+)")
 
 
 def _frac_units(s: str) -> str:
-    """``\\frac{kg}{m^3}`` -> ``kg/m^3`` (a/b c reads a/(b c)): only a fraction of unit symbols (no digits but in exponents), so
-    ``\\frac{1}{2}`` and ``\\frac{3}{x}`` stay."""
+    """``\\frac{kg}{m^3}`` -> ``kg/m^3`` (a/b c reads a/(b c)): only a fraction of unit symbols (no digits but in
+    exponents), so ``\\frac{1}{2}`` and ``\\frac{3}{x}`` stay."""
     if "\\frac" not in s:
         return s
 
@@ -145,13 +145,14 @@ _ALIASES = {
     "AU": "au", "ly": "light_year", "lightyear": "light_year", "lightyears": "light_year", "yr": "year",
     "yrs": "year", "mole": "mol", "moles": "mol", "rads": "rad", "deg": "degree", "degrees": "degree", "sec": "s",
     "secs": "s", "hrs": "hour", "Nm": "newton*meter", "Tm": "tesla*meter", "Vs": "volt*second", "Ws": "watt*second",
-    "As": "ampere*second", "Js": "joule*second", "kN": "kilonewton", "Pa": "pascal", "cc": "cubic_centimeter", "Cal": "kcal",
-    "Torr": "torr", "percent": "percent", "%": "percent", "°": "degree", "°C": "degC",
+    "As": "ampere*second", "Js": "joule*second", "kN": "kilonewton", "Pa": "pascal", "cc": "cubic_centimeter",
+    "Cal": "kcal", "Torr": "torr", "percent": "percent", "%": "percent", "°": "degree", "°C": "degC",
     "°F": "degF", "°K": "kelvin", "ohms": "ohm", "Ω": "ohm", "Å": "angstrom", "ℓ": "liter", "l": "liter",
     "M_sun": "solar_mass", "Msun": "solar_mass", "amu": "dalton", "µ": "micro", "mins": "minute",
 }
-_LATEX_NAMES = ((r"\\Omega", " Ω "), (r"\\AA", " Å "), (r"(?<![A-Za-z])([mcdkµ])\s*\\ell", r"\1L"), (r"\\ell", "ℓ"), (r"M\s*_\s*\{?\s*\\odot\s*\}?", " M_sun "),
-                (r"\\mu\s*", "µ"), (r"\\micro\s*", "µ"), (r"\\(?:cdot|times)", " * "), (r"\\,|\\;|\\!|~", " "))
+_LATEX_NAMES = ((r"\\Omega", " Ω "), (r"\\AA", " Å "), (r"(?<![A-Za-z])([mcdkµ])\s*\\ell", r"\1L"), (r"\\ell", "ℓ"),
+                (r"M\s*_\s*\{?\s*\\odot\s*\}?", " M_sun "), (r"\\mu\s*", "µ"), (r"\\micro\s*", "µ"),
+                (r"\\(?:cdot|times)", " * "), (r"\\,|\\;|\\!|~", " "))
 _WORDS = ((r"\bper\b", "/"), (r"\b(?:square|sq\.?)\s+([A-Za-zµ]+)", r"\1^2"), (r"\bcubic\s+([A-Za-zµ]+)", r"\1^3"),
           (r"\bkilotons?\s+of\s+TNT\b", "kiloton_of_TNT"), (r"\blight[- ]years?\b", "light_year"))
 _TOKEN = re.compile(r"\s*(?:(?P<open>[({])|(?P<close>[)}])|(?P<div>/)|(?P<mul>\*|·)|(?P<one>1)(?=\s*/)"

@@ -50,7 +50,8 @@ One Generation record per (problem, sample), flushed as it finishes; rerunning t
 already written, and refuses (unless --force) when the output was written with other settings. The defaults are
 the paper's decoding: greedy, repetition penalty 1.05, up to 8,192 new tokens, the think-boxed prompt.""")
 
-chat = command("chat", ChatConfig, run_chat_cmd, help="""Chat with a model: the thought streams dimmed, then the answer.
+chat = command("chat", ChatConfig, run_chat_cmd,
+               help="""Chat with a model: the thought streams dimmed, then the answer.
 
 Interactive defaults, on purpose not the paper's: a shorter token limit (2,048), and the question goes in as typed
 (prompt plain, no boxed-answer instruction), because a person reads each answer as it streams. Greedy decoding and

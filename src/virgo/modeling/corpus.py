@@ -29,7 +29,8 @@ def builtin_corpus(n_lines: int = 6000, seed: int = 0) -> Iterator[str]:
         if kind < 0.3:
             yield f"What is {a} + {b} * {c}? {words}."
         elif kind < 0.6:
-            thought = f"We need {a} + {b}. First, {a} + {b} = {a + b}. Wait, let me verify: {a + b} - {b} = {a}. Correct."
+            thought = (f"We need {a} + {b}. First, {a} + {b} = {a + b}. "
+                       f"Wait, let me verify: {a + b} - {b} = {a}. Correct.")
             yield render_response(thought, f"The answer is \\boxed{{{a + b}}}.")
         else:
             yield f"{words.capitalize()}, {a} and {b}: \\frac{{{a}}}{{{c + 1}}} = {a / (c + 1):.2f}."

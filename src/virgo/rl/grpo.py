@@ -15,7 +15,6 @@ rate, thought tokens, KL, clip fraction, completion lengths ...), ``checkpoints.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -32,9 +31,9 @@ RUN_INFO_NAME = "run_info.json"
 
 
 def _say(is_main: bool, *lines: str) -> None:
-    if is_main:
-        for line in lines:
-            print(line, flush=True)
+    from virgo.train.callbacks import say  # imported late: grading workers re-import this module and stay light
+
+    say(is_main, *lines)
 
 
 def runtime_args(cfg: RLConfig, rewards) -> RLConfig:
@@ -196,7 +195,8 @@ def build(cfg: RLConfig, *, callbacks: Sequence[Any] = ()) -> Run:
          f"trainable parameters ({cfg.finetuning_type}; vision tower "
          f"{'frozen' if cfg.freeze_vision_tower else 'trainable'}; merger "
          f"{'trainable' if cfg.train_merger else 'frozen'}):", *format_summary(summary),
-         "rewards: " + ", ".join(f"{name} x {w:g}" for name, w in weights.items()), cfg.describe_batch(args.world_size))
+         "rewards: " + ", ".join(f"{name} x {w:g}" for name, w in weights.items()),
+         cfg.describe_batch(args.world_size))
     if cfg.grade.judge_url:
         _say(is_main, f"accuracy reward: undecided grades go to the LLM judge at {cfg.grade.judge_url}")
 
@@ -234,16 +234,7 @@ def train(cfg: RLConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Each rank's entry point: ``--config`` is the resolved config `virgo rl` wrote (or any RL recipe)."""
-    ap = argparse.ArgumentParser(prog="python -m virgo.rl.grpo", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", required=True, help="RL recipe YAML path or packaged RL recipe name")
-    ap.add_argument("overrides", nargs="*", help="key=value overrides")
-    a = ap.parse_args(argv)
-    from virgo.rl.config import load_config
-
-    train(load_config(a.config, a.overrides))
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from virgo.train.launch import RL, rank_main
+
+    rank_main(sys.argv[1:], RL)

@@ -167,8 +167,7 @@ class Rewards:
     def grade_completions(self, problems: Sequence[Problem], done: Sequence[Completion]) -> list[Grade]:
         """The grader's verdicts, from worker processes under the configured time limit (as `virgo grade`); the
         pool lives as long as this object (``close``), so a step pays no worker start-up."""
-        from virgo.grade import GradingPool, grade_text
-        from virgo.grade.core import Job
+        from virgo.grade import GradingPool, Job, grade_text
 
         if self.grade.workers == 0:  # in this process, no time limit (debugging), as grade_many does
             grades = [grade_text(p, c.text, finish_reason=c.finish_reason, profile=self.profile, sample=k)

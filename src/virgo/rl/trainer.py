@@ -4,14 +4,14 @@ Two things break when one batch holds visual and text-only prompts (trl 1.16, tr
 the boundary where the two sides disagree, not by dropping text prompts or batching one prompt per step:
 
 1. **The processor call of the scoring pass.** TRL's generation code marks a prompt without images with ``None``
-   in its per-prompt image lists (``_tokenize_prompts``); that is what its vLLM paths expect (colocate mode indexes
-   ``img_list[0]`` of any list it is given). ``_generate`` hands that list back, and ``_generate_and_score_completions``
-   passes it unchanged to ``processing_class(images=..., text=...)`` to rebuild ``pixel_values`` for the
-   log-probability passes, where transformers' processor refuses ``None`` (``fetch_images``: "only a single or a
-   list of entries is supported but got type=<class 'NoneType'>"). The processor's own convention for a sample
-   without images is an empty list. So ``_generate`` here returns the image lists with ``[]`` for text-only prompts:
-   after generation (which keeps TRL's ``None``), before the processor and the per-sample image counts
-   (``num_images``, which count ``[]`` and ``None`` alike).
+   in its per-prompt image lists (``_tokenize_prompts``); that is what its vLLM paths expect (colocate mode
+   indexes ``img_list[0]`` of any list it is given). ``_generate`` hands that list back, and
+   ``_generate_and_score_completions`` passes it unchanged to ``processing_class(images=..., text=...)`` to rebuild
+   ``pixel_values`` for the log-probability passes, where transformers' processor refuses ``None``
+   (``fetch_images``: "only a single or a list of entries is supported but got type=<class 'NoneType'>"). The
+   processor's own convention for a sample without images is an empty list. So ``_generate`` here returns the image
+   lists with ``[]`` for text-only prompts: after generation (which keeps TRL's ``None``), before the processor and
+   the per-sample image counts (``num_images``, which count ``[]`` and ``None`` alike).
 2. **A micro-batch without any image.** TRL cuts the generation batch into micro-batches (and the
    log-probability passes into chunks) by slicing ``pixel_values`` / ``image_grid_thw`` per sample; a slice of only
    text-only samples is an empty tensor, and the Qwen VL models fail on empty image inputs (``torch.cat`` of an empty

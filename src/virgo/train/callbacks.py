@@ -110,6 +110,13 @@ def read_log(path: str | Path) -> list[dict]:
     return [json.loads(x) for x in Path(path).read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
+def say(is_main: bool, *lines: str) -> None:
+    """Print lines on the main process only (a run's own messages, one per line)."""
+    if is_main:
+        for line in lines:
+            print(line, flush=True)
+
+
 def format_log_line(step: int, max_steps: int, epoch: float | None, logs: dict) -> str:
     """One readable line per Trainer log event (instead of the Trainer's raw dict)."""
     parts = [f"step {step}/{max_steps}" + (f" (epoch {epoch:.2f})" if epoch is not None else "")]

@@ -8,33 +8,49 @@ from virgo.config.cli import command, fail
 from virgo.train.config import TrainConfig, available_recipes, resolve_recipe
 
 
-def train_cmd(cfg: TrainConfig, *, dry_run: bool = False, list_recipes: bool = False) -> None:
-    from virgo.train.launch import run
-
+def check_run_inputs(cfg, *, dry_run: bool, model_hint: str, data_hint: str) -> None:
+    """One line and exit 2 for what a training stage cannot start without."""
     if not cfg.output_dir or cfg.output_dir == "trainer_output":
         fail("no output directory: pass --output-dir DIR (or output_dir=DIR)")
     if not cfg.model_name_or_path:
-        fail("no model: pass --model-name-or-path (a directory, hub id or tiny:xs) or use a recipe that sets it")
+        fail(f"no model: pass --model-name-or-path ({model_hint}) or use a recipe that sets it")
     if not cfg.train_files and not dry_run:
-        fail("no training data: pass --train-files FILE.jsonl (repeatable) or train_files=[a.jsonl,b.jsonl]")
+        fail(data_hint)
+
+
+def launch_or_fail(cfg, *, dry_run: bool, stage=None) -> None:
+    from virgo.train.launch import run
+
     try:
-        code = run(cfg, dry_run=dry_run)
+        code = run(cfg, dry_run=dry_run, stage=stage)
     except ValueError as e:
         fail(str(e))
     raise SystemExit(code)
 
 
-def _list(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if value and not ctx.resilient_parsing:
-        click.echo("\n".join(available_recipes()))
-        ctx.exit()
+def recipe_command(name: str, cls: type, run, *, available, resolve, help: str) -> click.Command:
+    """A training stage's command: its config's flags plus --dry-run and --list (the packaged recipes)."""
+    def _list(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        if value and not ctx.resilient_parsing:
+            click.echo("\n".join(available()))
+            ctx.exit()
+
+    return command(name, cls, run, recipes=resolve, help=help, extra=[
+        click.Option(["dry_run", "--dry-run"], is_flag=True, help="Print the resolved launch command and exit."),
+        click.Option(["list_recipes", "--list"], is_flag=True, is_eager=True, expose_value=False, callback=_list,
+                     help="List the packaged recipes and exit."),
+    ])
 
 
-train = command("train", TrainConfig, train_cmd, recipes=lambda name: resolve_recipe(name), extra=[
-    click.Option(["dry_run", "--dry-run"], is_flag=True, help="Print the resolved launch command and exit."),
-    click.Option(["list_recipes", "--list"], is_flag=True, is_eager=True, expose_value=False, callback=_list,
-                 help="List the packaged recipes and exit."),
-], help="""Fine-tune a vision-language model on long-thought data (paper section 2.1.2).
+def train_cmd(cfg: TrainConfig, *, dry_run: bool = False) -> None:
+    check_run_inputs(cfg, dry_run=dry_run, model_hint="a directory, hub id or tiny:xs",
+                     data_hint="no training data: pass --train-files FILE.jsonl (repeatable) or "
+                               "train_files=[a.jsonl,b.jsonl]")
+    launch_or_fail(cfg, dry_run=dry_run)
+
+
+train = recipe_command("train", TrainConfig, train_cmd, available=available_recipes, resolve=resolve_recipe,
+                       help="""Fine-tune a vision-language model on long-thought data (paper section 2.1.2).
 
 Full fine-tuning (or LoRA) with the vision tower frozen; loss on the assistant response only. The config is TRL's
 SFTConfig (every TrainingArguments option is a flag below) plus Virgo's fields; LLaMA-Factory names (cutoff_len,

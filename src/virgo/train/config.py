@@ -151,31 +151,6 @@ class TrainConfig(RunDefaults, SFTConfig, ModelTuning, LaunchOptions):
             raise ConfigError(f"metric_for_best_model={metric!r} comes from the generation-based evaluation: set "
                               "gen_eval_benchmark")
 
-    # Kept from the old config's API: the global batch is what the paper calls the batch size.
-    def global_batch(self, world_size: int) -> int:
-        """Samples per optimizer step over all processes."""
-        return world_size * self.per_device_train_batch_size * self.gradient_accumulation_steps
-
-    def describe_global_batch(self, world_size: int) -> str:
-        return (f"global batch {self.global_batch(world_size)} = {world_size} process(es) x "
-                f"{self.per_device_train_batch_size} per device x {self.gradient_accumulation_steps} accumulation")
-
-    def global_batch_warning(self, world_size: int) -> str | None:
-        """Why the launch does not give ``expected_global_batch`` and how to fix it; None when it does."""
-        want = self.expected_global_batch
-        if want is None or self.global_batch(world_size) == want:
-            return None
-        per_process = self.per_device_train_batch_size * self.gradient_accumulation_steps
-        fixes = []
-        if want % per_process == 0:
-            fixes.append(f"launch {want // per_process} processes")
-        if want % (world_size * self.per_device_train_batch_size) == 0:
-            fixes.append(f"set gradient_accumulation_steps={want // (world_size * self.per_device_train_batch_size)}")
-        fix = " or ".join(fixes) or "change the processes, per-device batch or accumulation"
-        return (f"{self.describe_global_batch(world_size)}, but this recipe was written for a global batch of "
-                f"{want} (its learning rate and schedule assume it): {fix}, or set expected_global_batch=null "
-                f"to silence this")
-
 
 def _packaged(kind: str) -> Path:
     return Path(str(resources.files("virgo") / "recipes")) / kind

@@ -13,14 +13,19 @@ falls back to DDP on CPU).
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import importlib.util
 import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from virgo.train.config import TrainConfig, dump_config, resolve_launch
+from virgo.train.config import TrainConfig, resolve_launch
 
 DEFAULT_PORT = 29500
 
@@ -33,10 +38,6 @@ def _has_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-def resolved_config_path(cfg: TrainConfig) -> Path:
-    return Path(cfg.output_dir) / ".launch" / "train_config.yaml"
 
 
 def _per_node(cfg: TrainConfig) -> int:
@@ -83,22 +84,21 @@ def build_command(cfg: TrainConfig, config_file: str | Path, *, cuda: bool | Non
     return cmd + worker
 
 
-def run(cfg: TrainConfig, *, dry_run: bool = False) -> int:
-    """Launch the run; returns the exit code."""
+def run(cfg: Any, *, dry_run: bool = False, stage: Stage | None = None) -> int:
+    """Launch the run (``virgo train``, or another stage such as ``virgo rl``); returns the exit code."""
+    stage = stage or SFT
     if in_process(cfg) and not dry_run:
-        from virgo.train.sft import train
-
-        train(cfg)  # its start-of-run summary states the global batch
+        stage.train()(cfg)  # its start-of-run summary states the global batch
         return 0
     print(cfg.describe_global_batch(cfg.num_processes), flush=True)
     warning = cfg.global_batch_warning(cfg.num_processes)
     if warning:  # said before any rank starts (and by --dry-run); the main rank repeats it in its summary
         print(f"WARNING: {warning}", flush=True)
     if in_process(cfg):
-        print("in-process: virgo.train.train(cfg)")
+        print(f"in-process: {stage.module}.train(cfg)")
         return 0
-    config_file = resolved_config_path(cfg)
-    cmd = build_command(cfg, config_file)
+    config_file = Path(cfg.output_dir) / ".launch" / stage.config_name
+    cmd = build_command(cfg, config_file, module=stage.module)
     print("launching:", shlex.join(cmd), flush=True)
     if dry_run:
         return 0
@@ -109,6 +109,39 @@ def run(cfg: TrainConfig, *, dry_run: bool = False) -> int:
     # Every node of a multi-node run writes this file (a shared output folder): write whole files only, so no rank
     # ever reads one half-written by another node.
     tmp = config_file.with_name(f".{config_file.name}.{os.getpid()}.tmp")
-    dump_config(cfg, tmp)
+    stage.dump(cfg, tmp)
     os.replace(tmp, config_file)
     return subprocess.call(cmd)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What `run` starts: the module every rank runs (``python -m MODULE --config FILE``, its ``train(cfg)``), the
+    module of its config (``load_config`` / ``dump_config``) and the name of the resolved config the ranks read."""
+
+    module: str
+    config_module: str
+    config_name: str
+
+    def train(self) -> Callable[[Any], Any]:
+        return importlib.import_module(self.module).train
+
+    def load(self, path: str | Path, overrides: list[str]) -> Any:
+        return importlib.import_module(self.config_module).load_config(path, overrides)
+
+    def dump(self, cfg: Any, path: Path) -> None:
+        importlib.import_module(self.config_module).dump_config(cfg, path)
+
+
+SFT = Stage("virgo.train.sft", "virgo.train.config", "train_config.yaml")
+RL = Stage("virgo.rl.grpo", "virgo.rl.config", "rl_config.yaml")
+
+
+def rank_main(argv: list[str] | None, stage: Stage) -> None:
+    """Each rank's entry point (``python -m STAGE_MODULE --config FILE``): the resolved config the launcher wrote,
+    or any recipe, with ``key=value`` overrides."""
+    ap = argparse.ArgumentParser(prog=f"python -m {stage.module}", description=f"one rank of {stage.module}")
+    ap.add_argument("--config", required=True, help="recipe YAML path or packaged recipe name")
+    ap.add_argument("overrides", nargs="*", help="key=value overrides")
+    a = ap.parse_args(argv)
+    stage.train()(stage.load(a.config, a.overrides))

@@ -19,7 +19,6 @@ text-only micro-batch (`virgo.train.modality`), so the ranks' collectives stay p
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -38,17 +37,14 @@ from virgo.train.callbacks import (
     quiet_trainer_output,
     truncate_log,
 )
-from virgo.train.config import TrainConfig, dump_config, load_config
+from virgo.train.callbacks import (
+    say as _say,
+)
+from virgo.train.config import TrainConfig, dump_config
 from virgo.train.runtime import check_loggers, runtime_args, shard_for_fsdp2, with_eval_defaults
 
 CONFIG_NAME = "train_config.yaml"
 RUN_INFO_NAME = "run_info.json"
-
-
-def _say(is_main: bool, *lines: str) -> None:
-    if is_main:
-        for line in lines:
-            print(line, flush=True)
 
 
 def resolve_resume(cfg: TrainConfig) -> str | None:
@@ -294,14 +290,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Each rank's entry point: ``--config`` is the resolved config `virgo train` wrote (or any recipe)."""
-    ap = argparse.ArgumentParser(prog="python -m virgo.train.sft", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", required=True, help="recipe YAML path or packaged recipe name")
-    ap.add_argument("overrides", nargs="*", help="key=value overrides")
-    a = ap.parse_args(argv)
-    train(load_config(a.config, a.overrides))
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from virgo.train.launch import SFT, rank_main
+
+    rank_main(sys.argv[1:], SFT)

@@ -47,8 +47,8 @@ def run_view(cfg: ViewConfig) -> None:
 
     try:
         path = write_view(cfg.runs[0], cfg.runs[1] if len(cfg.runs) > 1 else None, cfg.out, layout=cfg.layout,
-                          images=cfg.images, title=cfg.title, labels=cfg.label, variants=cfg.variant, grades=cfg.grades,
-                          problems=cfg.problems, max_side=cfg.image_max_side)
+                          images=cfg.images, title=cfg.title, labels=cfg.label, variants=cfg.variant,
+                          grades=cfg.grades, problems=cfg.problems, max_side=cfg.image_max_side)
     except (FileNotFoundError, IsADirectoryError) as e:
         fail(str(e))
     size = path.stat().st_size
@@ -57,7 +57,8 @@ def run_view(cfg: ViewConfig) -> None:
     click.echo(f"wrote {path}{beside} ({size / 1e6:.1f} MB); open it in a browser: {path.resolve().as_uri()}")
 
 
-view = command("view", ViewConfig, run_view, help="""Browse long thoughts in an offline web page; two runs side by side.
+view = command("view", ViewConfig, run_view,
+               help="""Browse long thoughts in an offline web page; two runs side by side.
 
 The page lists every item (subset, level, subject, each run's verdict, the rule that decided it, the thought
 length) with filters by verdict, subset, level, thought length and "the two runs disagree", free-text search and

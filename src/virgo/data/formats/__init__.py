@@ -109,5 +109,15 @@ def write_dataset(path: str | Path, records: Iterable[Any], fmt: str | None = No
     return resolve_format(p, fmt, output=True).write(p, records)
 
 
-__all__ = ["ALIASES", "FORMATS", "FORMAT_HELP", "Format", "detect_format", "get_format", "read_dataset",
-           "output_format", "resolve_format", "write_dataset"]
+__all__ = [
+    "ALIASES",
+    "FORMATS",
+    "FORMAT_HELP",
+    "Format",
+    "detect_format",
+    "get_format",
+    "output_format",
+    "read_dataset",
+    "resolve_format",
+    "write_dataset",
+]

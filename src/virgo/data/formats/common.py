@@ -236,7 +236,7 @@ def iter_json_array(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
 
 
 # A JSON string (escapes included) or one structural character: all ``_value_end`` has to look at.
-_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]', re.S)
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]', re.DOTALL)
 
 
 def _value_end(text: str, start: int) -> int:

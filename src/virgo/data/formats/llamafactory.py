@@ -11,8 +11,8 @@ first). A system turn, if any, is kept as the record's ``system`` extra and writ
 original ShareGPT layout (``conversations`` with ``from``/``value``, roles human/gpt) is read as well. Other
 top-level keys (id, answer, domain, source, anything else) are record fields or extras, and ``"kind": "sft"``
 keeps a generic response that looks like a rendered long thought generic (see ``common.optional_fields``);
-LLaMA-Factory ignores columns its ``dataset_info.json`` entry does not map. Image paths are relative to the file's directory, which
-is LLaMA-Factory's default ``media_dir`` when ``dataset_info.json`` sits next to the file.
+LLaMA-Factory ignores columns its ``dataset_info.json`` entry does not map. Image paths are relative to the file's
+directory, which is LLaMA-Factory's default ``media_dir`` when ``dataset_info.json`` sits next to the file.
 """
 
 from __future__ import annotations
@@ -22,8 +22,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from virgo.data.formats.common import (Example, ResponseRows, atomic_write_text, collect, example_from_response,
-                                       first_char, iter_json_array, optional_fields, portable_images)
+from virgo.data.formats.common import (
+    Example,
+    ResponseRows,
+    atomic_write_text,
+    collect,
+    example_from_response,
+    first_char,
+    iter_json_array,
+    optional_fields,
+    portable_images,
+)
 from virgo.records import ReadResult, RecordError, read_records, write_records
 
 IMAGE = "<image>"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from virgo.data.formats.common import portable_images
-from virgo.records import Record, ReadResult, example_from_dict, read_records, write_records
+from virgo.records import ReadResult, Record, example_from_dict, read_records, write_records
 
 
 class ExampleRows:

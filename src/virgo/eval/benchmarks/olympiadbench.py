@@ -106,7 +106,8 @@ def _problem(row: dict, path: Path, code: str | None, ctx: LoadContext) -> Probl
     else:
         qt = mm = src = None
         m = ORIGINAL_RE.match(path.stem)
-        lang, subj = ("en" if m.group(1) == "English" else "zh"), ("maths" if m.group(2) == "Mathematics" else "physics")
+        lang, subj = (("en" if m.group(1) == "English" else "zh"),
+                      ("maths" if m.group(2) == "Mathematics" else "physics"))
     theorem = (str(row.get("question_type", "")).lower().startswith("theorem") or row.get("label") == "Theorem_Proving"
                or qt == "TP")
     if theorem and not ctx.options["include_theorem_proving"]:

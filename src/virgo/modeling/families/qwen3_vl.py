@@ -28,7 +28,8 @@ def tiny_config(spec: Any, ids: dict[str, int], vocab_size: int) -> Any:
     """DeepStack from the middle block; an 8 x 8 learned position grid (real: 48 x 48, for 16-px patches)."""
     from transformers import Qwen3VLConfig
 
-    text = text_config(spec, ids, vocab_size, {"mrope_section": mrope_section(spec.head_dim), "mrope_interleaved": True})
+    text = text_config(spec, ids, vocab_size,
+                       {"mrope_section": mrope_section(spec.head_dim), "mrope_interleaved": True})
     text["head_dim"] = spec.head_dim
     vision = dict(vision_config(spec), num_position_embeddings=64,
                   deepstack_visual_indexes=[max(spec.vision_depth // 2 - 1, 0)])
