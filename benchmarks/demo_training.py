@@ -13,9 +13,12 @@ Configurations (recipe overrides):
 - ``padded16_2t``: the recipe before issue 20 (16 samples per step, right-padded), 2 threads;
 - ``padded16_1t``: the same on 1 thread;
 - ``packed16_1t``: the same 16 samples per step in one padding-free row, per-sample attention, 1 thread;
-- ``packed8_1t``: 8 samples per step, packed, 1 thread (the shipped recipe since issue 20);
-- ``packed8_2t``: the same on 2 threads;
-- ``packed16_2t``: 16 samples per step, packed, 2 threads.
+- ``packed8_1t``: 8 samples per step, packed, 1 thread;
+- ``packed8_2t``: the same on 2 threads (the shipped recipe since issue 20: `virgo demo` trains one stage at a
+  time on both cores);
+- ``packed16_2t``: 16 samples per step, packed, 2 threads;
+- ``packed8_2t_passive``: ``packed8_2t`` with ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP threads sleep instead of
+  spinning: what a 2-thread process needs on a busy machine).
 """
 
 from __future__ import annotations
@@ -37,10 +40,16 @@ CONFIGS = {
     "packed8_1t": (1, ["packing=true", "per_device_train_batch_size=8"]),
     "packed8_2t": (2, ["packing=true", "per_device_train_batch_size=8"]),
     "packed16_2t": (2, ["packing=true", "per_device_train_batch_size=16"]),
-    "packed8_bf16_1t": (1, ["packing=true", "per_device_train_batch_size=8", "bf16=true"]),
+    "packed8_2t_passive": (2, ["packing=true", "per_device_train_batch_size=8"]),  # OMP_WAIT_POLICY=PASSIVE
 }
+ENV = {"packed8_2t_passive": {"OMP_WAIT_POLICY": "PASSIVE"}}
 FILES = {"virgo-t": ["text_long_thought"], "oracle-visual": ["oracle_visual"]}
 SKIP = 5  # steps not timed
+
+
+def _batch(name: str) -> int:
+    """Samples per optimizer step of a configuration (its per-device batch override)."""
+    return next(int(o.split("=")[1]) for o in CONFIGS[name][1] if o.startswith("per_device_train_batch_size="))
 
 
 def run_child(spec: dict) -> dict:
@@ -71,7 +80,7 @@ def run_child(spec: dict) -> dict:
 
 
 def spawn(spec: dict) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"])}
+    env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"]), **ENV.get(spec["name"], {})}
     proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
                           check=False,  # a failure is reported below with its output
                           env=env)
@@ -113,12 +122,13 @@ def main() -> None:
                 results[name].append(spawn(spec))
     first = min(r["wall_per_step"] for r in results[a.configs[0]])
     print(f"\n{a.stage}, {a.steps} steps, {a.repeats} interleaved repeats (seconds per optimizer step)")
-    print(f"{'configuration':<14} {'wall':>17} {'CPU':>17} {'best wall vs first':>20}")
+    print(f"{'configuration':<18} {'wall':>17} {'CPU':>17} {'best wall vs first':>20} {'ms wall / sample':>17}")
     for name, runs in results.items():
         wall = [r["wall_per_step"] for r in runs]
         cpu = [r["cpu_per_step"] for r in runs]
-        print(f"{name:<14} {min(wall):7.3f}-{max(wall):<7.3f}   {min(cpu):7.3f}-{max(cpu):<7.3f}   "
-              f"{first / min(wall):17.2f}x  (median wall {statistics.median(wall):.3f})")
+        print(f"{name:<18} {min(wall):7.3f}-{max(wall):<7.3f}   {min(cpu):7.3f}-{max(cpu):<7.3f}   "
+              f"{first / min(wall):17.2f}x {1000 * min(wall) / _batch(name):17.1f}  "
+              f"(median wall {statistics.median(wall):.3f})")
     if a.json:
         Path(a.json).write_text(json.dumps({"stage": a.stage, "steps": a.steps, "results": results}, indent=2))
 

@@ -33,7 +33,7 @@ def _results(seed: int, vt_hard: float, sd_hard: float | None) -> dict:
 
 
 def test_findings_use_the_fixed_thresholds_on_visual_hard():
-    claims = dict((c, (h, n)) for c, h, n in findings(_results(0, vt_hard=0.75, sd_hard=0.70)))
+    claims = {c: (h, n) for c, h, n in findings(_results(0, vt_hard=0.75, sd_hard=0.70))}
     t_claim = next(c for c in claims if c.startswith("Virgo-T beats"))
     # +15 points, 2 SE of the difference = 2 * sqrt(.6*.4/200 + .75*.25/200) = 9.3: holds
     assert claims[t_claim][0] and "+15.0 points" in claims[t_claim][1]
@@ -42,11 +42,27 @@ def test_findings_use_the_fixed_thresholds_on_visual_hard():
     sd_claim = next(c for c in claims if c.startswith("Virgo-SD"))
     assert claims[sd_claim][0]  # +10 points > 2 SE (9.4)
 
-    weak = dict((c, h) for c, h, _ in findings(_results(0, vt_hard=0.68, sd_hard=0.64)))
+    weak = {c: h for c, h, _ in findings(_results(0, vt_hard=0.68, sd_hard=0.64))}
     assert not weak[t_claim]  # +8 points: under the 10-point bar even if it were significant
     assert not weak[sd_claim]  # +4 points: within 2 SE
-    skipped = dict((c, (h, n)) for c, h, n in findings(_results(0, vt_hard=0.8, sd_hard=None)))
+    skipped = {c: (h, n) for c, h, n in findings(_results(0, vt_hard=0.8, sd_hard=None))}
     assert skipped[sd_claim] == (False, "not trained: no self-distilled example passed the correctness filter")
+
+
+def test_rl_claim_only_with_rl_and_against_virgo_t():
+    res = _results(0, vt_hard=0.50, sd_hard=0.40)
+    assert not any(c.startswith("Virgo-T+RL") for c, _, _ in findings(res))  # not asked for: no claim
+    res["variants"]["virgo-t+rl"] = {s: _entry(0.62 if s == "visual_hard" else 0.8, think=1.0, thought=40.0)
+                                     for s in SETS}
+    rl = {c: (h, n) for c, h, n in findings(res) if c.startswith("Virgo-T+RL")}
+    # +12 points over Virgo-T (not the base), 2 SE = 2 * sqrt(.5*.5/200 + .62*.38/200) = 9.9: holds
+    assert list(rl.values()) == [(True, "62.0 vs 50.0 (+12.0 points, 2 SE = 9.9)")]
+    res["variants"]["virgo-t+rl"]["visual_hard"] = _entry(0.58)
+    assert not next(h for c, h, _ in findings(res) if c.startswith("Virgo-T+RL"))  # +8 points: within 2 SE
+    del res["variants"]["virgo-t+rl"]
+    res["skipped"]["virgo-t+rl"] = "train virgo-t failed"
+    assert [(h, n) for c, h, n in findings(res) if c.startswith("Virgo-T+RL")] == [
+        (False, "not trained: train virgo-t failed")]
 
 
 def test_report_states_each_claim_and_the_observations(tmp_path):

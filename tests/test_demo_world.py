@@ -6,12 +6,20 @@ import re
 import pytest
 
 from virgo.demo.data import QUICK, build_experiment_data
-from virgo.demo.world import (GIVEN_STYLES, LETTERS, NUMBER_WORDS, Question, caption, paraphrase, random_question,
-                              read_caption, split_tuples)
+from virgo.demo.world import (
+    GIVEN_STYLES,
+    LETTERS,
+    NUMBER_WORDS,
+    Question,
+    caption,
+    paraphrase,
+    random_question,
+    read_caption,
+    split_tuples,
+)
 from virgo.records import LongThoughtExample, Problem
 from virgo.records.jsonl import read_records
 from virgo.thought import Status, parse_response
-
 
 _NUMBER = r"(\d+|" + "|".join(NUMBER_WORDS) + ")"
 _STYLE_RES = [re.compile(re.escape(s).replace(r"\{l\}", "([A-D])").replace(r"\{v\}", _NUMBER)) for s in GIVEN_STYLES]

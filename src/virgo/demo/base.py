@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 from virgo.demo import recipe
 from virgo.demo.data import Sizes, build_base_data, tokenizer_corpus
@@ -61,18 +61,20 @@ def make_initial_model(out: Path) -> Path:
 
 
 def run_stage(init: Path | str, train_files: list[Path], out: Path, stage: str, *, seed: int = 42,
-              threads: int = 2, progress: bool = True, max_steps: int | None = None) -> Path:
-    """One `virgo train` stage: its recipe (``recipes/<stage>.yaml``) with the model, data and output filled in.
+              threads: int = 2, progress: bool = True, max_steps: int | None = None,
+              recipes: Path | str | None = None) -> Path:
+    """One `virgo train` stage: its recipe (``recipes/<stage>.yaml``, or from the folder ``recipes``) with the model,
+    data and output filled in.
 
     The run's seed applies unless the recipe sets its own (the base's second alignment round does).
     """
     from virgo.train import train
     from virgo.train.config import load_config
 
-    path = recipe.stage_recipe(stage)
+    path = recipe.stage_recipe(stage, recipes)
     cli = {"model_name_or_path": str(init), "train_files": [str(p) for p in train_files], "output_dir": str(out),
            "torch_threads": threads, "progress": progress}
-    if "seed" not in recipe.stage_settings(stage):
+    if "seed" not in recipe.stage_settings(stage, recipes):
         cli["seed"] = seed
     if max_steps is not None:
         cli["max_steps"] = max_steps

@@ -16,9 +16,9 @@ class DemoConfig:
     out: str = opt("runs/demo", short="-o", path=True, help="Run folder: data, models, evaluations, results.json, "
                    "report.md, plots and view.html. Rerunning with the same folder resumes.")
     seed: list[int] = opt([0], help="Seed of the Virgo-T/SD training and the self-distillation sampling (the base "
-                          "model and the held-out questions stay fixed). Repeat it (--seed 0 --seed 1 --seed 2) to run "
-                          "several seeds into OUT/seed-S and write OUT/summary.md: per-seed numbers and on how many "
-                          "seeds each finding holds.")
+                          "model and the held-out questions stay fixed). Repeat it (--seed 0 --seed 1 --seed 2) to "
+                          "run several seeds into OUT/seed-S and write OUT/summary.md: per-seed numbers and on how "
+                          "many seeds each finding holds.")
     quick: bool = opt(False, help="A few training steps and small question sets: checks that every stage runs "
                       "(about 30 s on 2 cores); the numbers mean nothing.")
     rebuild_base: bool = opt(False, help="Rebuild the base model from scratch (random init -> alignment -> "
@@ -27,13 +27,23 @@ class DemoConfig:
                            "made by --rebuild-base).")
     control: bool = opt(False, help="Also train the control: the base fine-tuned on template-written visual long "
                         "thoughts (a perfect teacher standing in for the paper's QVQ). Adds about 2 min.")
-    threads: int = opt(2, ge=1, help="torch threads for training (generation always uses 1, which is faster for tiny "
-                       "decode steps).")
-    progress: bool = opt(True, help="Progress bars.")
+    threads: int = opt(2, ge=1, help="CPU cores to use: a training stage runs on 2 of them (torch threads; the "
+                       "thread count changes floating-point rounding and so the trained models), generation stages "
+                       "(self-distillation halves, evaluations) side by side on one each.")
+    rl: bool = opt(False, help="Also train Virgo-T+RL: GRPO from Virgo-T on the visual training problems with the "
+                   "grader's verdict as the reward (`virgo rl`, recipe src/virgo/demo/recipes/virgo-t+rl.yaml), "
+                   "evaluated like the other variants, with its claim checked (>= 5 points over Virgo-T on visual "
+                   "hard).")
+    recipes: str | None = opt(None, path=True, help="A folder of stage recipes (virgo-t.yaml, virgo-sd.yaml, "
+                              "virgo-t+sd.yaml, oracle-visual.yaml) to train with instead of the shipped ones in "
+                              "src/virgo/demo/recipes: how recipe changes are compared (src/virgo/demo/README.md).")
+    progress: bool | None = opt(None, help="Progress bars (null = only on a terminal and with --threads 1; side by "
+                                "side stages print one prefixed line per logged training step instead).")
 
 
 def demo_cmd(cfg: DemoConfig) -> None:
     import os
+    import sys
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from rich.console import Console
@@ -45,14 +55,15 @@ def demo_cmd(cfg: DemoConfig) -> None:
     console = Console()
 
     def say(msg: str) -> None:
-        console.print(f"[bold cyan]demo[/] {msg}")
+        console.print(f"[bold cyan]demo[/] {msg}", soft_wrap=True)
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    threads, progress, quick, control = cfg.threads, cfg.progress, cfg.quick, cfg.control
+    threads, quick, control = cfg.threads, cfg.quick, cfg.control
+    progress = cfg.progress if cfg.progress is not None else (threads == 1 and sys.stderr.isatty())
     if cfg.rebuild_base:
         say("rebuilding the base model from scratch")
-        base_dir = base_mod.rebuild(out / "base-build", threads=threads, say=say)
+        base_dir = base_mod.rebuild(out / "base-build", threads=threads, say=say)  # one process, all threads
     elif cfg.base is not None:
         base_dir = Path(cfg.base)
     else:
@@ -67,8 +78,8 @@ def demo_cmd(cfg: DemoConfig) -> None:
         folder = out if len(seeds) == 1 else out / f"seed-{k}"
         if len(seeds) > 1:
             say(f"seed {k} -> {folder}")
-        runs[k] = run(folder, Path(base_dir), seed=k, quick=quick, threads=threads, control=control,
-                      progress=progress, say=say)
+        runs[k] = run(folder, Path(base_dir), seed=k, quick=quick, workers=threads, control=control, rl=cfg.rl,
+                      progress=progress, recipes=Path(cfg.recipes) if cfg.recipes else None, say=say)
         report = write_report(runs[k], folder)
         print_table(runs[k])
         say(f"results: {folder / 'results.json'}; report: {report}; thoughts: {_view(folder)}")

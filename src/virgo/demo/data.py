@@ -17,9 +17,24 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from virgo.demo.world import (CAPTION_PROMPTS, FILLERS, GIVEN_STYLES, LETTERS, LOOKUP_PROMPTS, OPENINGS, Question,
-                              Values, caption, draw, lookup, lookup_request, pad_request, paraphrase, random_question,
-                              split_tuples)
+from virgo.demo.world import (
+    CAPTION_PROMPTS,
+    FILLERS,
+    GIVEN_STYLES,
+    LETTERS,
+    LOOKUP_PROMPTS,
+    OPENINGS,
+    Question,
+    Values,
+    caption,
+    draw,
+    lookup,
+    lookup_request,
+    pad_request,
+    paraphrase,
+    random_question,
+    split_tuples,
+)
 from virgo.prompts import available_prompts, load_prompt
 from virgo.records import LongThoughtExample, Problem, SFTExample
 from virgo.records.jsonl import write_records
@@ -139,10 +154,12 @@ def build_experiment_data(root: Path, sizes: Sizes = Sizes(), seed: int = 0) -> 
             q = random_question("easy" if name == "visual_easy" else "hard", ev)
             if name == "text":
                 problems.append(Problem(f"{name}-{i}", paraphrase(v, ev) + " " + q.text, str(q.answer(v)),
-                                        meta={"values": list(v), "kind": q.kind, "bars": list(q.bars), "modality": "text"}))
+                                        meta={"values": list(v), "kind": q.kind, "bars": list(q.bars),
+                                              "modality": "text"}))
             else:
                 problems.append(Problem(f"{name}-{i}", q.text, str(q.answer(v)), [image(v)],
-                                        meta={"values": list(v), "kind": q.kind, "bars": list(q.bars), "modality": "visual"}))
+                                        meta={"values": list(v), "kind": q.kind, "bars": list(q.bars),
+                                              "modality": "visual"}))
         paths[f"eval_{name}"] = root / f"eval_{name}.jsonl"
         write_records(paths[f"eval_{name}"], [p.to_dict() for p in problems])
 

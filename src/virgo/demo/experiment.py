@@ -1,9 +1,18 @@
-"""The demo experiment: base -> Virgo-T (text-only long thoughts) -> self-distillation -> Virgo-SD, Virgo-T+SD.
+"""The demo experiment: base -> Virgo-T (text-only long thoughts) -> self-distillation -> Virgo-SD, Virgo-T∪SD.
 
-Every stage is the library a real run uses: `virgo.train.train` for fine-tuning, `virgo.eval.evaluate`
-(`virgo.infer.run_generate` + `virgo.grade.grade_many`) for evaluation, `virgo.distill.distill` for the
-self-distilled data. Outputs land in one run folder; every stage resumes (a finished model or evaluation is
-reused when the command is run again with the same ``--out``).
+The stages are jobs (`virgo.demo.jobs`) with dependencies, run on ``workers`` processes (Virgo-T's training on
+both cores, every other stage on one), the critical path first:
+
+    train virgo-t ──> distill 1/2, 2/2 ──> train virgo-t+sd ──> eval virgo-t+sd
+          │                           └──> train virgo-sd ───> eval virgo-sd
+          └──> eval virgo-t
+    eval base;  (--control) train oracle-visual ──> eval oracle-visual
+    (--rl) train virgo-t ──> train virgo-t+rl (GRPO) ──> eval virgo-t+rl
+
+Every stage is the library a real run uses (`virgo.demo.stages`). Outputs land in one run folder; a rerun with the
+same ``--out`` reuses every finished stage (its model, evaluation or self-distilled data) with the time it took
+(``stages.jsonl``). Another variant, say one more training stage that starts from Virgo-T, is two more jobs in
+`plan`: its training (depending on ``train virgo-t``) and its evaluation, and its name in ``VARIANTS``.
 """
 
 from __future__ import annotations
@@ -15,22 +24,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from virgo.demo import recipe
+from virgo.demo import recipe, stages
 from virgo.demo.data import EVAL_SETS, QUICK, Sizes, build_experiment_data
+from virgo.demo.jobs import Job, Outcome, run_jobs
 from virgo.demo.world import read_caption
+from virgo.eval.layout import GENERATIONS_FILE, GRADES_FILE
 from virgo.records import Generation, Grade, Problem
 from virgo.records.jsonl import read_records
 from virgo.thought import BEGIN_THOUGHT
 
-VARIANTS = ("base", "virgo-t", "virgo-sd", "virgo-t+sd", "oracle-visual")
-
-
-def _gen_config(**kw: Any):
-    from virgo.infer import GenerateConfig
-
-    base = dict(max_new_tokens=recipe.MAX_NEW_TOKENS, temperature=0.0, repetition_penalty=recipe.REPETITION_PENALTY,
-                prompt="plain", batch_size=50)
-    return GenerateConfig(**{**base, **kw})
+VARIANTS = ("base", "virgo-t", "virgo-sd", "virgo-t+sd", "oracle-visual", "virgo-t+rl")
+# The self-distillation in two halves, two jobs: it is on the critical path (after Virgo-T, before Virgo-SD and
+# Virgo-T∪SD) and nothing else is ready to run beside it but one evaluation.
+DISTILL_JOBS = ("distill 1/2", "distill 2/2")
+# Virgo-T, alone on the critical path, trains on both cores; Virgo-T∪SD and Virgo-SD, ready at the same moment,
+# train side by side on one core each: a step on 2 threads is only 1.4x one on 1 thread (the matrices are 128
+# wide), so two 1-thread trainings do more per second. Generation always runs on one core.
+TRAIN_THREADS = 2
 
 
 def set_metrics(problems: list[Problem], gens: list[Generation], grades: list[Grade]) -> dict[str, Any]:
@@ -63,107 +73,138 @@ def set_metrics(problems: list[Problem], gens: list[Generation], grades: list[Gr
     }
 
 
-def evaluate_variant(model_dir: Path, problem_sets: dict[str, list[Problem]], run_dir: Path, *,
-                     progress: bool, prompt: str = "plain") -> dict[str, Any]:
-    import torch
-
-    from virgo.eval import evaluate
-    from virgo.eval.layout import GENERATIONS_FILE, GRADES_FILE
-
-    # Decode steps of a tiny model are too small to split: one thread is about 3x faster than two here.
-    torch.set_num_threads(1)
+def variant_metrics(run_dir: Path, files: dict[str, Path]) -> dict[str, Any]:
+    """Each set's metrics from an evaluation's files (``run_dir/<set>``)."""
     out = {}
-    for name, problems in problem_sets.items():
+    for name in EVAL_SETS:
         d = run_dir / name
-        evaluate(str(model_dir), problems, d, _gen_config(prompt=prompt), "default", label=name, progress=progress,
-                 report=False)
-        gens = read_records(d / GENERATIONS_FILE, Generation)
-        grades = read_records(d / GRADES_FILE, Grade)
-        out[name] = set_metrics(problems, gens, grades)
+        out[name] = set_metrics(read_records(files[f"eval_{name}"], Problem),
+                                read_records(d / GENERATIONS_FILE, Generation), read_records(d / GRADES_FILE, Grade))
     return out
 
 
-def _train(init: Path, files: list[Path], out: Path, stage: str, *, seed: int, quick_steps: int | None,
-           threads: int, progress: bool = True) -> Path:
-    from virgo.demo.base import run_stage
+TRAINING = {  # what each variant's log line says it is
+    "virgo-t": "Virgo-T = base + text-only long thoughts (vision tower frozen)",
+    "virgo-sd": "Virgo-SD = base + self-distilled visual long thoughts",
+    "virgo-t+sd": "Virgo-T∪SD = base + text + self-distilled long thoughts",
+    "oracle-visual": "control = base + template-written visual long thoughts (a perfect teacher, standing in for QVQ)",
+    "virgo-t+rl": "Virgo-T+RL = Virgo-T + GRPO on the visual training problems (reward: the grader's verdict)",
+}
 
-    if (out / "model.safetensors").exists():  # finished earlier: resume past it
-        return out
-    return run_stage(init, files, out, stage, seed=seed, threads=threads, progress=progress, max_steps=quick_steps)
+
+def plan(out: Path, base_dir: Path, files: dict[str, Path], *, seed: int, quick: bool, control: bool,
+         progress: bool, recipes: Path | None = None, rl: bool = False) -> list[Job]:
+    """The experiment's jobs, the critical path first (Virgo-T, self-distillation, Virgo-T∪SD)."""
+    models = out / "models"
+    sets = {name: str(files[f"eval_{name}"]) for name in EVAL_SETS}
+
+    def train(name: str, data: Callable[[dict[str, Any]], list[str] | str], deps: tuple[str, ...] = (), *,
+              init: Path = base_dir, fn: Callable[..., str] = stages.train_variant,
+              threads: int = TRAIN_THREADS) -> Job:
+        def kwargs(done: dict[str, Any]) -> dict[str, Any] | str:
+            got = data(done)
+            if isinstance(got, str):
+                return got  # the reason to skip
+            return {"init": str(init), "train_files": got, "out": str(models / name), "stage": name,
+                    "seed": seed, "max_steps": recipe.QUICK_STEPS[name] if quick else None, "progress": progress,
+                    "recipes": str(recipes) if recipes else None}
+        return Job(f"train {name}", fn, kwargs, deps, say=f"train: {TRAINING[name]}",
+                   done=lambda: (models / name / "model.safetensors").exists(), threads=threads)
+
+    def evaluate(name: str, model: Path, deps: tuple[str, ...] = ()) -> Job:
+        prompt = recipe.BASE_PROMPT if name == "base" else recipe.VARIANT_PROMPT
+        run_dir = out / "eval" / name
+        return Job(f"eval {name}", stages.evaluate_model,
+                   {"model": str(model), "sets": sets, "run_dir": str(run_dir), "prompt": prompt,
+                    "progress": progress}, deps, say=f"eval: {name}",
+                   done=lambda: None if all((run_dir / s / GRADES_FILE).exists() for s in EVAL_SETS) else False)
+
+    def distilled(with_text: bool) -> Callable[[dict[str, Any]], list[str] | str]:
+        def data(done: dict[str, Any]) -> list[str] | str:
+            sd = stages.combine_distilled([done[d] for d in DISTILL_JOBS])
+            if not sd["kept"]:
+                return "no self-distilled example passed the correctness filter"
+            return ([str(files["text_long_thought"])] if with_text else []) + sd["datasets"]
+        return data
+
+    parts = len(DISTILL_JOBS)
+    jobs = [train("virgo-t", lambda done: [str(files["text_long_thought"])])]
+    jobs += [Job(name, stages.self_distill,
+                 {"teacher": str(models / "virgo-t"), "problems_file": str(files["sd_problems"]),
+                  "out": str(out / "sd" / f"rollouts-{i + 1}.jsonl"), "part": i, "parts": parts, "seed": seed,
+                  "progress": progress}, ("train virgo-t",),
+                 say=f"{name}: Virgo-T rolls out {recipe.SD_SAMPLES} samples per visual training problem (part "
+                     f"{i + 1} of {parts}); the grader keeps the shortest correct one")
+             for i, name in enumerate(DISTILL_JOBS)]
+    # The self-distilled variants train side by side as soon as both halves are in; base and Virgo-T are evaluated
+    # on a core the critical path does not need (beside the second half of the self-distillation, or after Virgo-SD).
+    jobs += [train("virgo-t+sd", distilled(True), DISTILL_JOBS, threads=1),
+             train("virgo-sd", distilled(False), DISTILL_JOBS, threads=1),
+             evaluate("base", base_dir), evaluate("virgo-t", models / "virgo-t", ("train virgo-t",))]
+    if control:
+        jobs.append(train("oracle-visual", lambda done: [str(files["oracle_visual"])]))
+    if rl:  # GRPO generates and trains in turn; its generation is a small part, so it takes both cores as SFT
+        jobs.append(train("virgo-t+rl", lambda done: [str(files["sd_problems"])], ("train virgo-t",),
+                          init=models / "virgo-t", fn=stages.rl_variant))
+    jobs += [evaluate("virgo-t+sd", models / "virgo-t+sd", ("train virgo-t+sd",)),
+             evaluate("virgo-sd", models / "virgo-sd", ("train virgo-sd",))]
+    if control:
+        jobs.append(evaluate("oracle-visual", models / "oracle-visual", ("train oracle-visual",)))
+    if rl:
+        jobs.append(evaluate("virgo-t+rl", models / "virgo-t+rl", ("train virgo-t+rl",)))
+    return jobs
 
 
-def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, threads: int = 2, control: bool = False,
-        progress: bool = True, say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the whole experiment into ``out``; returns the results dict (also written to results.json).
+def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, workers: int = 2, control: bool = False,
+        rl: bool = False, progress: bool = False, recipes: Path | None = None,
+        say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the whole experiment into ``out`` on ``workers`` processes; returns the results (also results.json).
 
-    ``control`` adds the perfect-teacher variant (about 2 minutes on 2 cores).
+    ``control`` adds the perfect-teacher variant, ``rl`` Virgo-T+RL (GRPO from Virgo-T); ``recipes`` is a folder of
+    stage recipes to use instead of the shipped ones.
     """
-    from virgo.distill import distill
-    from virgo.distill.config import BandConfig, DistillConfig
-
     t0 = time.monotonic()
-    timings: dict[str, float] = {}
     sizes = QUICK if quick else Sizes()
     say(f"data: building the synthetic world into {out / 'data'}")
     files = build_experiment_data(out / "data", sizes, seed=seed)
-    problem_sets = {name: read_records(files[f"eval_{name}"], Problem) for name in EVAL_SETS}
+    jobs = plan(out, base_dir, files, seed=seed, quick=quick, control=control, progress=progress, recipes=recipes,
+                rl=rl)
+    outcomes = run_jobs(jobs, out, workers=workers, progress=progress, say=say)
+    wall = time.monotonic() - t0
 
-    results: dict[str, Any] = {}
-
-    def evaluate_as(name: str, model: Path) -> None:
-        t = time.monotonic()
-        say(f"eval: {name}")
-        prompt = recipe.BASE_PROMPT if name == "base" else recipe.VARIANT_PROMPT
-        results[name] = evaluate_variant(model, problem_sets, out / "eval" / name, progress=progress, prompt=prompt)
-        timings[f"eval {name}"] = time.monotonic() - t
-
-    def train_and_evaluate(name: str, train_files: list[Path], what: str) -> Path:
-        """Fine-tune the base into variant ``name`` (its recipe stage), then evaluate it."""
-        t = time.monotonic()
-        say(f"train: {what}")
-        model = _train(base_dir, train_files, out / "models" / name, name, seed=seed,
-                       quick_steps=recipe.QUICK_STEPS[name] if quick else None, threads=threads, progress=progress)
-        timings[f"train {name}"] = time.monotonic() - t
-        evaluate_as(name, model)
-        return model
-
-    evaluate_as("base", base_dir)
-    virgo_t = train_and_evaluate("virgo-t", [files["text_long_thought"]],
-                                 "Virgo-T = base + text-only long thoughts (vision tower frozen)")
-
-    t = time.monotonic()
-    say(f"distill: Virgo-T rolls out {recipe.SD_SAMPLES} samples on {sizes.sd_problems} visual training problems; "
-        "the grader keeps the shortest correct one")
-    sd_problems = read_records(files["sd_problems"], Problem)
-    sd_cfg = _gen_config(prompt=recipe.VARIANT_PROMPT, n=recipe.SD_SAMPLES, temperature=recipe.SD_TEMPERATURE, top_p=1.0, seed=seed)
-    sd = distill(sd_problems, DistillConfig(
-        problems=str(files["sd_problems"]), out=str(out / "sd" / "rollouts.jsonl"), teacher=str(virgo_t),
-        generate=sd_cfg, bands=BandConfig(band="solved", policy="shortest"), source="virgo-t", progress=progress))
-    sd_file = Path(sd["paths"].dataset)
-    n_sd = len(sd["examples"])
-    timings["distill"] = time.monotonic() - t
-    distill_info = {"problems": len(sd_problems), "samples": recipe.SD_SAMPLES, "kept": n_sd,
-                    "rollout_accuracy": sd["stats"]["grading"]["teacher"]["accuracy"]}
-    say(f"distill: kept {n_sd} of {len(sd_problems)} problems")
-
-    skipped: dict[str, str] = {}
-    if n_sd == 0:
-        for name in ("virgo-sd", "virgo-t+sd"):
-            skipped[name] = "no self-distilled example passed the correctness filter"
-    else:
-        train_and_evaluate("virgo-sd", [sd_file], "virgo-sd = base + self-distilled visual long thoughts")
-        train_and_evaluate("virgo-t+sd", [files["text_long_thought"], sd_file],
-                           "virgo-t+sd = base + text + self-distilled long thoughts")
-
-    if control:
-        train_and_evaluate("oracle-visual", [files["oracle_visual"]], "control = base + template-written visual long "
-                           "thoughts (a perfect teacher, standing in for QVQ)")
-
+    variants = {}
+    for name in VARIANTS:
+        o = outcomes.get(f"eval {name}")
+        if o is not None and o.skipped is None:
+            variants[name] = variant_metrics(out / "eval" / name, files)
+    skipped = {name: outcomes[f"train {name}"].skipped for name in VARIANTS
+               if f"train {name}" in outcomes and outcomes[f"train {name}"].skipped}
+    parts = [outcomes[d].result for d in DISTILL_JOBS if outcomes[d].skipped is None]
+    sd = stages.combine_distilled(parts) if len(parts) == len(DISTILL_JOBS) and all(parts) else None
+    if sd:
+        say(f"distill: kept {sd['kept']} of {sd['problems']} problems")
     doc = {
-        "seed": seed, "quick": quick, "base_model": str(base_dir),
-        "variants": results, "skipped": skipped, "self_distillation": distill_info,
-        "sizes": sizes.__dict__, "stages": {k: {"data": v, **recipe.stage_settings(k)} for k, v in recipe.VARIANT_STAGES.items()},
-        "seconds": {k: round(v, 1) for k, v in timings.items()}, "total_seconds": round(time.monotonic() - t0, 1),
+        "seed": seed, "quick": quick, "base_model": str(base_dir), "workers": workers,
+        "torch_threads": {"training": min(TRAIN_THREADS, workers), "generation": 1},
+        "variants": variants, "skipped": skipped,
+        "self_distillation": {k: v for k, v in sd.items() if k != "datasets"} if sd else None,
+        "sizes": sizes.__dict__,
+        "recipes": str(recipes or recipe.RECIPES),
+        "stages": {k: {"data": v, **recipe.stage_settings(k, recipes)} for k, v in recipe.VARIANT_STAGES.items()
+                   if f"train {k}" in outcomes},
+        **timing(outcomes, wall),
     }
     (out / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
     return doc
+
+
+def timing(outcomes: dict[str, Outcome], wall: float) -> dict[str, Any]:
+    """Per-stage seconds as each stage took when it ran (a reused stage keeps its first run's time), and this
+    run's wall clock."""
+    ran = {k: o for k, o in outcomes.items() if o.skipped is None}
+    return {
+        "seconds": {k: o.seconds for k, o in ran.items() if o.seconds is not None},
+        "cpu_seconds": {k: o.cpu_seconds for k, o in ran.items() if o.cpu_seconds is not None},
+        "reused": [k for k, o in ran.items() if o.reused],
+        "total_seconds": round(wall, 1),
+    }

@@ -1,20 +1,19 @@
-"""The demo's stages as jobs on a few worker processes: independent stages run side by side, each on one thread.
+"""The demo's stages as jobs on a few worker processes: a training stage at a time on all the cores, generation
+stages side by side on one thread each.
 
-Why worker processes and one torch thread per stage (measured on this machine's 2 cores, the tiny model):
-- one training process at 2 threads is only about 1.6x one at 1 thread (the matrices are 128 wide), so two
-  independent stages at 1 thread each (Virgo-SD beside Virgo-T∪SD, an evaluation beside the self-distillation) do
-  more work per second than the same stages one after the other at 2 threads;
-- a process at 2 OpenMP threads on a busy machine spins at every barrier while the other thread waits for a
-  core: a training step took 1.1-3.4 s where a 1-thread process took 0.28-0.40 s;
-- the thread count changes the order of floating-point sums and so the trained models: at one thread per stage a
-  run gives the same numbers whether its stages run one at a time (``--threads 1``) or side by side.
+Why (measured on this machine's 2 cores with the tiny model, benchmarks/demo_training.py and the demo's own stage
+log): a training step of 8 packed samples takes 0.18 s on one thread and 0.09-0.12 s on two, so a training stage
+uses both cores; a decode step is too small to split (one thread is faster than two), so the self-distillation is
+two jobs over halves of its problems, and evaluations run two at a time. The self-distillation and the
+evaluations are about a fifth of the demo's work.
 
-Workers are spawned once and reused (importing torch and transformers costs seconds), ``workers`` at most; a job
-starts when the jobs it depends on have finished, in the order given (the critical path first). Each finished job
-appends a record to ``stages.jsonl`` in the run folder (its wall and CPU seconds, and its small result), so a rerun
+Workers are spawned once and reused (importing torch and transformers costs seconds), one per core; a job starts
+when the jobs it depends on have finished and it has its cores, strictly in the order given (the critical path
+first: a later job never takes the cores the next one in line is waiting for). Each finished job appends a record
+to ``stages.jsonl`` in the run folder (its wall and CPU seconds, its threads and its small result), so a rerun
 reuses it with its original timing. With several workers each output line is prefixed with the job's name.
-Standard library only (``concurrent.futures``): the scheduling is a dozen jobs with dependencies, which is not
-worth a workflow engine.
+Standard library only (``concurrent.futures``): the scheduling is a dozen jobs with dependencies, which is not worth
+a workflow engine.
 """
 
 from __future__ import annotations
@@ -49,6 +48,7 @@ class Job:
     deps: tuple[str, ...] = ()
     say: str | None = None
     done: Callable[[], bool | None] | None = None
+    threads: int = 1  # torch threads (cores) it runs on, at most the run's workers; passed to fn as ``threads``
 
 
 @dataclass
@@ -97,11 +97,11 @@ class _Prefixed:
         self.stream, self.prefix, self.buf = stream, prefix, ""
 
     def write(self, text: str) -> int:
-        self.buf += text.replace("\r", "\n")  # a carriage-return redraw would overwrite another worker's line
+        self.buf += text
         *lines, self.buf = self.buf.split("\n")
         for line in lines:
-            if line.strip():
-                self.stream.write(f"{self.prefix()}{line}\n")
+            line = line.rsplit("\r", 1)[-1]  # what a terminal would show of a line redrawn with carriage returns
+            self.stream.write(f"{self.prefix()}{line}\n")
         self.stream.flush()
         return len(text)
 
@@ -118,14 +118,23 @@ class _Prefixed:
 _current = {"name": ""}
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to stop this worker when the demo process ends: a pool worker otherwise runs its training job to
+    the end after the demo was killed (seen: an orphan training on both cores under the next run)."""
+    import ctypes
+    import signal
+
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _init_worker(progress: bool, prefix: bool) -> None:
-    """Worker start-up: one torch thread, quiet libraries, and (with several workers) prefixed output lines."""
+    """Worker start-up: die with the demo, quiet libraries, and (with several workers) prefixed output lines."""
     import warnings
 
+    _die_with_parent()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
-
-    torch.set_num_threads(1)
     # Deprecations inside the libraries are for their maintainers, not for a demo's reader; each would also be
     # printed once per worker.
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -139,11 +148,14 @@ def _init_worker(progress: bool, prefix: bool) -> None:
         sys.stderr = _Prefixed(sys.stderr, lambda: f"[{_current['name']}] ")
 
 
-def _run_job(name: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, float, float]:
+def _run_job(name: str, fn: Callable[..., Any], kwargs: dict[str, Any], threads: int) -> tuple[Any, float, float]:
+    import torch
+
     _current["name"] = name
+    torch.set_num_threads(threads)
     t0, c0 = time.monotonic(), os.times()
     try:
-        result = fn(**kwargs)
+        result = fn(**kwargs, threads=threads)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -188,6 +200,10 @@ def run_jobs(jobs: list[Job], run_dir: Path, *, workers: int = 1, progress: bool
             raise ValueError(f"job {j.name!r} depends on unknown job(s) {missing}")
     log = read_log(run_dir)
     st = _State()
+
+    def free() -> int:
+        return workers - sum(min(j.threads, workers) for j in st.running.values())
+
     error: BaseException | None = None
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
@@ -204,12 +220,13 @@ def run_jobs(jobs: list[Job], run_dir: Path, *, workers: int = 1, progress: bool
                         st.outcomes[job.name] = got
                         say(f"{job.name}: skipped ({got.skipped})" if got.skipped else
                             f"{job.name}: done in an earlier run, reused")
-                    elif len(st.running) < workers:
+                    elif min(job.threads, workers) <= free():
                         if job.say:
                             say(job.say)
-                        st.running[pool.submit(_run_job, job.name, job.fn, got)] = job
+                        threads = min(job.threads, workers)
+                        st.running[pool.submit(_run_job, job.name, job.fn, got, threads)] = job
                     else:
-                        continue
+                        break  # the next job in line waits for its cores; nothing behind it jumps the queue
                     progressed = True
                     break  # rescan from the top: the critical path first
             if not st.running:
@@ -226,9 +243,11 @@ def run_jobs(jobs: list[Job], run_dir: Path, *, workers: int = 1, progress: bool
                             say(f"{job.name} failed ({type(e).__name__}: {e}); waiting for "
                                 f"{', '.join(j.name for j in st.running.values())} to finish (kept for a rerun)")
                     continue
+                # Rounded once, here: a rerun reads the logged value back and must report the same time.
+                seconds, cpu = round(seconds, 1), round(cpu, 1)
                 st.outcomes[job.name] = Outcome(result=result, seconds=seconds, cpu_seconds=cpu)
-                _append_log(run_dir, {"stage": job.name, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
-                                      "torch_threads": 1, "result": result})
+                _append_log(run_dir, {"stage": job.name, "seconds": seconds, "cpu_seconds": cpu,
+                                      "torch_threads": min(job.threads, workers), "result": result})
     if error is not None:
         raise error
     unrun = [n for n in names if n not in st.outcomes]

@@ -35,23 +35,25 @@ VARIANT_STAGES = {
     "virgo-sd": ["sd"],
     "virgo-t+sd": ["text_long_thought", "sd"],
     "oracle-visual": ["oracle_visual"],
+    "virgo-t+rl": ["sd_problems"],  # a `virgo rl` recipe: GRPO from Virgo-T on these problems
 }
-QUICK_STEPS = {"virgo-t": 30, "virgo-sd": 20, "virgo-t+sd": 30, "oracle-visual": 20}
+QUICK_STEPS = {"virgo-t": 30, "virgo-sd": 20, "virgo-t+sd": 30, "oracle-visual": 20, "virgo-t+rl": 2}
 
 
-def stage_recipe(name: str) -> Path:
-    """The recipe file of a training stage (``virgo-t``, ``align1`` ...)."""
-    path = RECIPES / f"{name}.yaml"
+def stage_recipe(name: str, recipes: Path | str | None = None) -> Path:
+    """The recipe file of a training stage (``virgo-t``, ``align1`` ...), from ``recipes`` (a folder) or the shipped
+    ones."""
+    path = Path(recipes or RECIPES) / f"{name}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"no demo stage recipe {path}")
     return path
 
 
-def stage_settings(name: str) -> dict:
+def stage_settings(name: str, recipes: Path | str | None = None) -> dict:
     """A stage recipe's own keys (for results.json: what each stage trained with)."""
     from virgo.config import read_yaml
 
-    return read_yaml(stage_recipe(name))
+    return read_yaml(stage_recipe(name, recipes))
 
 
 # Decoding for every evaluation: greedy, as the paper. Repetition penalty 1.0, not the paper's 1.05: the toy's

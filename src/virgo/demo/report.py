@@ -13,7 +13,8 @@ SHORT = {"base": "base", "virgo-t": "Virgo-T", "virgo-sd": "Virgo-SD", "virgo-t+
          "oracle-visual": "control", "virgo-t+rl": "Virgo-T+RL"}
 _LABELS = {"base": "base (direct answers)", "virgo-t": "Virgo-T (D_T, text only)",
            "virgo-sd": "Virgo-SD (D_SD)", "virgo-t+sd": "Virgo-T∪SD (D_T ∪ D_SD)",
-           "oracle-visual": "control: perfect visual teacher (D_QVQ stand-in)"}
+           "oracle-visual": "control: perfect visual teacher (D_QVQ stand-in)",
+           "virgo-t+rl": "Virgo-T+RL (Virgo-T + GRPO, grader reward)"}
 
 
 def pct(x: float | None) -> str:
@@ -33,6 +34,7 @@ def _gain(base: dict[str, Any], model: dict[str, Any]) -> tuple[float, float]:
 
 # One text per claim: the multi-seed summary counts seeds per claim by this text, trained or skipped alike.
 SD_CLAIM = "Virgo-SD beats the base on held-out visual hard questions by > 2 standard errors"
+RL_CLAIM = "Virgo-T+RL beats Virgo-T on held-out visual hard questions by >= 5 points and > 2 standard errors"
 
 
 def findings(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
@@ -41,7 +43,8 @@ def findings(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
     The claims and their thresholds are fixed in advance (issue "The main job"): Virgo-T beats the base on
     held-out multi-step visual questions (visual hard) by >= 10 points and > 2 standard errors; it thinks on
     visual questions (mean thought >= 3x the base's answer length) though it never saw a visual thought;
-    Virgo-SD beats the base on visual hard by > 2 standard errors.
+    Virgo-SD beats the base on visual hard by > 2 standard errors. With ``--rl`` (issue 23's target): Virgo-T+RL
+    beats Virgo-T on visual hard by >= 5 points and > 2 standard errors.
     """
     v = results["variants"]
     out: list[tuple[str, bool, str]] = []
@@ -49,24 +52,32 @@ def findings(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
     if base and vt:
         b, t = base["visual_hard"], vt["visual_hard"]
         diff, se = _gain(b, t)
-        out.append(("Virgo-T beats the base on held-out multi-step visual questions by >= 10 points and > 2 "
-                    "standard errors", diff >= 0.10 and diff > 2 * se,
-                    f"{pct(t['accuracy'])} vs {pct(b['accuracy'])} ({100 * diff:+.1f} points, 2 SE = "
-                    f"{200 * se:.1f})"))
+        out.append((("Virgo-T beats the base on held-out multi-step visual questions by >= 10 points and > 2 "
+                    "standard errors"), diff >= 0.10 and diff > 2 * se,
+                    (f"{pct(t['accuracy'])} vs {pct(b['accuracy'])} ({100 * diff:+.1f} points, 2 SE = "
+                    f"{200 * se:.1f})")))
         base_len = max(b["mean_completion_tokens"], 1e-9)
         think_len = t["mean_thought_tokens"]
-        out.append(("Virgo-T thinks on visual questions (mean thought >= 3x the base's answer length) though it "
-                    "never saw a visual thought", t["think_rate"] > 0.5 and think_len >= 3 * base_len,
-                    f"thinks on {pct(t['think_rate'])}% of visual hard questions, mean thought "
-                    f"{think_len:.0f} tokens vs base answer {base_len:.0f} tokens"))
+        out.append((("Virgo-T thinks on visual questions (mean thought >= 3x the base's answer length) though it "
+                    "never saw a visual thought"), t["think_rate"] > 0.5 and think_len >= 3 * base_len,
+                    (f"thinks on {pct(t['think_rate'])}% of visual hard questions, mean thought "
+                    f"{think_len:.0f} tokens vs base answer {base_len:.0f} tokens")))
     sd = v.get("virgo-sd")
     if base and sd:
         b, s_ = base["visual_hard"], sd["visual_hard"]
         diff, se = _gain(b, s_)
-        out.append((SD_CLAIM, diff > 2 * se, f"{pct(s_['accuracy'])} vs {pct(b['accuracy'])} "
-                                             f"({100 * diff:+.1f} points, 2 SE = {200 * se:.1f})"))
+        out.append((SD_CLAIM, diff > 2 * se, (f"{pct(s_['accuracy'])} vs {pct(b['accuracy'])} "
+                                             f"({100 * diff:+.1f} points, 2 SE = {200 * se:.1f})")))
     elif base:
         out.append((SD_CLAIM, False, f"not trained: {results.get('skipped', {}).get('virgo-sd', 'missing')}"))
+    rl = v.get("virgo-t+rl")
+    if vt and rl:
+        t, r = vt["visual_hard"], rl["visual_hard"]
+        diff, se = _gain(t, r)
+        out.append((RL_CLAIM, diff >= 0.05 and diff > 2 * se, (f"{pct(r['accuracy'])} vs {pct(t['accuracy'])} "
+                                                              f"({100 * diff:+.1f} points, 2 SE = {200 * se:.1f})")))
+    elif "virgo-t+rl" in results.get("skipped", {}):
+        out.append((RL_CLAIM, False, f"not trained: {results['skipped']['virgo-t+rl']}"))
     return out
 
 
@@ -143,12 +154,24 @@ def plot(results: dict[str, Any], out: Path) -> list[Path]:
     return paths
 
 
+def timing_line(results: dict[str, Any]) -> str:
+    """This run's wall clock, and each stage's as it took when it ran (a reused stage keeps its first run's)."""
+    workers = results.get("workers", 1)
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in results["seconds"].items())
+    line = (f"Wall clock: {results['total_seconds']:.0f} s on {workers} core(s) (a training stage on all of them, "
+            f"generation stages side by side on one each). Stages: {stages}.")
+    reused = results.get("reused") or []
+    if reused:
+        line += (f" Reused from an earlier run into this folder (their times are that run's): {', '.join(reused)}.")
+    return line
+
+
 def write_report(results: dict[str, Any], out: Path) -> Path:
     plots = plot(results, out)
-    lines = [f"# Toy Virgo: text-only long-thought tuning of a tiny Qwen2-VL (seed {results['seed']}"
-             f"{', quick' if results['quick'] else ''})", "",
-             "Accuracy (%) ± 1 standard error on held-out questions (charts never trained on, text twins included); "
-             "greedy decoding. Thinking and perception columns are for the visual hard set.", "",
+    lines = [(f"# Toy Virgo: text-only long-thought tuning of a tiny Qwen2-VL (seed {results['seed']}"
+             f"{', quick' if results['quick'] else ''})"), "",
+             ("Accuracy (%) ± 1 standard error on held-out questions (charts never trained on, text twins included); "
+             "greedy decoding. Thinking and perception columns are for the visual hard set."), "",
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(results)]
     for name, why in results.get("skipped", {}).items():
@@ -168,7 +191,7 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
                                                                             "truncated")) for s in EVAL_SETS]
         lines.append(f"- {name}: " + "; ".join(cells))
     lines += ["", *[f"![{p.stem}]({p.name})" for p in plots], "",
-              f"Wall clock: {results['total_seconds']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in results['seconds'].items())}).",
+              timing_line(results),
               "Every number comes from `results.json`; generations and grades of every evaluation are under `eval/`."]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")

@@ -46,10 +46,11 @@ def write_summary(summary: dict[str, Any], out: Path) -> Path:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     seeds = summary["seeds"]
     lines = [f"# Toy Virgo over {len(seeds)} seeds ({', '.join(map(str, seeds))})", "",
-             "Accuracy (%) on held-out questions: mean ± std over seeds, then each seed. The base model and the "
+             ("Accuracy (%) on held-out questions: mean ± std over seeds, then each seed. The base model and the "
              "test items are the same for every seed; the seed changes the fine-tuning and the self-distillation "
-             "sampling.", "",
-             "| model | " + " | ".join(s.replace("_", " ") for s in (*EVAL_SETS, "average")) + " | per seed (visual hard) |",
+             "sampling."), "",
+             "| model | " + " | ".join(s.replace("_", " ") for s in (*EVAL_SETS, "average"))
+             + " | per seed (visual hard) |",
              "|---|" + "---|" * (len(EVAL_SETS) + 2)]
     for v, row in summary["variants"].items():
         cells = [f"{pct(row[s]['mean'])} ± {pct(row[s]['std'])}" for s in (*EVAL_SETS, "average")]

@@ -72,8 +72,8 @@ GIVEN_STYLES = ("Bar {l} is {v} tall.", "{l} has height {v}.", "The height of {l
 CAPTION_PROMPTS = ("Describe the chart.", "Please describe the chart.", "What does the chart show?",
                    "Read the chart.", "List the heights of the bars.", "Describe this bar chart in words, please.",
                    "What are the heights of bars A, B, C and D?", "Tell me what the bars in this chart are.")
-LOOKUP_PROMPTS = ("What is {l}?", "How tall is bar {l}?", "Read bar {l}.", "What is the height of bar {l} in the "
-                  "chart?")
+LOOKUP_PROMPTS = ("What is {l}?", "How tall is bar {l}?", "Read bar {l}.", ("What is the height of bar {l} in the "
+                  "chart?"))
 # Sentences that pad a request, and openings of a reply, so the base model reads a chart at any distance from the
 # image: a thought restates the chart after the question, an instruction and its own opening marker, at distances
 # no single prompt covers.

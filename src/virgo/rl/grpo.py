@@ -125,20 +125,10 @@ def prepare_processor(cfg: RLConfig, model_path: str):
 
 
 def _write_run_files(cfg: RLConfig, out: Path, info: dict[str, Any], resume: str | None) -> None:
-    from virgo.rl.config import dump_config
-    from virgo.train.callbacks import CHECKPOINTS_NAME, LOG_NAME, truncate_log
+    from virgo.rl.config import config_yaml
+    from virgo.train.callbacks import start_run_dir
 
-    out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / CONFIG_NAME)
-    (out / RUN_INFO_NAME).write_text(json.dumps(info, indent=2), encoding="utf-8")
-    if resume:
-        step = json.loads((Path(resume) / "trainer_state.json").read_text())["global_step"]
-        for name in (LOG_NAME, CHECKPOINTS_NAME):  # what came after the checkpoint was lost
-            truncate_log(out / name, step)
-        _say(True, f"resuming from {resume} (step {step})")
-    else:
-        for name in (LOG_NAME, CHECKPOINTS_NAME):
-            (out / name).unlink(missing_ok=True)
+    start_run_dir(out, {CONFIG_NAME: config_yaml(cfg), RUN_INFO_NAME: json.dumps(info, indent=2)}, resume)
 
 
 @dataclasses.dataclass

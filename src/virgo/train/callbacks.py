@@ -106,6 +106,22 @@ def truncate_log(path: str | Path, last_step: int) -> int:
     return dropped
 
 
+def start_run_dir(out: Path, files: dict[str, str], resume: str | None) -> None:
+    """A run folder's opening files (name -> text: the resolved config, run_info.json), and its logs cut back to the
+    checkpoint resumed from, or cleared for a new run. Shared by `virgo train` and `virgo rl`."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+    if resume:
+        step = json.loads((Path(resume) / "trainer_state.json").read_text())["global_step"]
+        for name in (LOG_NAME, CHECKPOINTS_NAME):  # what came after the checkpoint was lost
+            truncate_log(out / name, step)
+        say(True, f"resuming from {resume} (step {step})")
+    else:
+        for name in (LOG_NAME, CHECKPOINTS_NAME):
+            (out / name).unlink(missing_ok=True)
+
+
 def read_log(path: str | Path) -> list[dict]:
     return [json.loads(x) for x in Path(path).read_text(encoding="utf-8").splitlines() if x.strip()]
 

@@ -195,11 +195,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
                 overrides=overrides)
 
 
-def dump_config(cfg: TrainConfig, path: str | Path) -> None:
+def config_yaml(cfg: TrainConfig) -> str:
     """The resolved config as YAML that `load_config` reads back (library fields only where not default)."""
     from virgo.config.load import dump_yaml, library_changes
 
-    Path(path).write_text(dump_yaml(cfg, only=library_changes(cfg)), encoding="utf-8")
+    return dump_yaml(cfg, only=library_changes(cfg))
+
+
+def dump_config(cfg: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(config_yaml(cfg), encoding="utf-8")
 
 
 def load_launch_config(name_or_path: str | Path) -> dict[str, Any]:

@@ -35,12 +35,11 @@ from virgo.train.callbacks import (
     JsonlLogCallback,
     best_checkpoint,
     quiet_trainer_output,
-    truncate_log,
 )
 from virgo.train.callbacks import (
     say as _say,
 )
-from virgo.train.config import TrainConfig, dump_config
+from virgo.train.config import TrainConfig
 from virgo.train.runtime import check_loggers, runtime_args, shard_for_fsdp2, with_eval_defaults
 
 CONFIG_NAME = "train_config.yaml"
@@ -59,10 +58,6 @@ def resolve_resume(cfg: TrainConfig) -> str | None:
     if not (Path(r) / "trainer_state.json").exists():
         raise FileNotFoundError(f"resume_from_checkpoint={r!r}: not a Trainer checkpoint (no trainer_state.json)")
     return r
-
-
-def _checkpoint_step(checkpoint: str) -> int:
-    return json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"]
 
 
 def _versions() -> dict[str, str]:
@@ -194,17 +189,10 @@ def _collator(cfg: TrainConfig, processor, model, args, datasets, is_main: bool)
 
 def _prepare_output(out: Path, cfg: TrainConfig, info: dict[str, Any], resume: str | None) -> None:
     """The resolved config and run_info.json; logs cut back to the checkpoint resumed from (or cleared)."""
-    out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / CONFIG_NAME)
-    (out / RUN_INFO_NAME).write_text(json.dumps(info, indent=2), encoding="utf-8")
-    if resume:
-        step = _checkpoint_step(resume)
-        for name in (LOG_NAME, CHECKPOINTS_NAME):  # what came after the checkpoint was lost
-            truncate_log(out / name, step)
-        _say(True, f"resuming from {resume} (step {step})")
-    else:
-        for name in (LOG_NAME, CHECKPOINTS_NAME):
-            (out / name).unlink(missing_ok=True)
+    from virgo.train.callbacks import start_run_dir
+    from virgo.train.config import config_yaml
+
+    start_run_dir(out, {CONFIG_NAME: config_yaml(cfg), RUN_INFO_NAME: json.dumps(info, indent=2)}, resume)
 
 
 def _record_best(out: Path, trainer) -> dict[str, Any] | None:
