@@ -18,10 +18,17 @@ import pytest
 from virgo.demo.jobs import LOG_NAME, Job, read_log, run_jobs
 
 
-def mark(path: str, tag: str, *, seconds: float = 0.0, threads: int = 1) -> str:
-    """Append ``tag start`` / ``tag end`` lines (with times) to ``path``; returns the tag."""
+def mark(path: str, tag: str, *, seconds: float = 0.0, partner: str | None = None, threads: int = 1) -> str:
+    """Append ``tag start`` / ``tag end`` lines (with times) to ``path``; returns the tag. With ``partner``, wait
+    (at most a minute) until that job has started too: it fails unless the two run side by side, however long a
+    worker takes to start on a busy machine."""
     with open(path, "a") as f:
         f.write(f"{tag} start {time.time()} {threads}\n")
+    deadline = time.time() + 60
+    while partner and f"{partner} start" not in Path(path).read_text():
+        if time.time() > deadline:
+            raise RuntimeError(f"{tag} ran without {partner} beside it")
+        time.sleep(0.05)
     time.sleep(seconds)
     with open(path, "a") as f:
         f.write(f"{tag} end {time.time()}\n")
@@ -43,10 +50,10 @@ def _events(path: Path) -> dict[tuple[str, str], float]:
 def test_dependencies_order_and_cores(tmp_path):
     trace = str(tmp_path / "trace")
     jobs = [
-        Job("a", mark, {"path": trace, "tag": "a", "seconds": 0.5}),
+        Job("a", mark, {"path": trace, "tag": "a", "seconds": 0.5, "partner": "c"}),
         Job("big", mark, {"path": trace, "tag": "big", "seconds": 0.5}, ("a",), threads=2),
         Job("b", mark, {"path": trace, "tag": "b", "seconds": 0.5}, ("a",)),
-        Job("c", mark, {"path": trace, "tag": "c", "seconds": 0.5}),
+        Job("c", mark, {"path": trace, "tag": "c", "seconds": 0.5, "partner": "a"}),
     ]
     out = run_jobs(jobs, tmp_path, workers=2, say=lambda m: None)
     ev = _events(tmp_path / "trace")
@@ -55,7 +62,7 @@ def test_dependencies_order_and_cores(tmp_path):
     for other in ("a", "c", "b"):
         assert ev[(other, "end")] <= ev[("big", "start")] or ev[(other, "start")] >= ev[("big", "end")]
     assert ev[("b", "start")] >= ev[("big", "end")]
-    assert ev[("a", "start")] < ev[("c", "end")] and ev[("c", "start")] < ev[("a", "end")]  # independent: side by side
+    assert ev[("a", "start")] < ev[("c", "end")] and ev[("c", "start")] < ev[("a", "end")]  # side by side (partner)
     threads = {line.split()[0]: int(line.split()[3]) for line in (tmp_path / "trace").read_text().splitlines()
                if " start " in line}
     assert threads == {"a": 1, "c": 1, "big": 2, "b": 1}  # the job's cores are passed to it
