@@ -33,6 +33,9 @@ def test_quick_demo_runs_every_stage_and_resumes(tmp_path):
 
     results = json.loads((out / "results.json").read_text())
     assert results["seed"] == 1 and results["quick"] is True
+    threads = results["torch_threads"]  # fixed per stage: Virgo-T on both cores, the rest on one each
+    assert threads["train virgo-t"] == 2 and threads["train virgo-t+sd"] == threads["train virgo-sd"] == 1
+    assert threads["eval base"] == threads["distill 1/2"] == 1
     variants = results["variants"]
     assert {"base", "virgo-t", "oracle-visual", "virgo-t+rl"} <= set(variants)
     for name in ("virgo-sd", "virgo-t+sd"):  # trained, or skipped with the reason said

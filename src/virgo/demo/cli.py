@@ -26,10 +26,11 @@ class DemoConfig:
     base: str | None = opt(None, path=True, help="Use this base model directory instead of the shipped one (e.g. one "
                            "made by --rebuild-base).")
     control: bool = opt(False, help="Also train the control: the base fine-tuned on template-written visual long "
-                        "thoughts (a perfect teacher standing in for the paper's QVQ). Adds about 2 min.")
-    threads: int = opt(2, ge=1, help="CPU cores to use: a training stage runs on 2 of them (torch threads; the "
-                       "thread count changes floating-point rounding and so the trained models), generation stages "
-                       "(self-distillation halves, evaluations) side by side on one each.")
+                        "thoughts (a perfect teacher standing in for the paper's QVQ). Adds about 1 min.")
+    threads: int = opt(2, ge=1, help="CPU cores (worker processes) to use: Virgo-T trains on 2 of them, every "
+                       "other stage on one, side by side (Virgo-SD beside Virgo-T∪SD, the self-distillation in "
+                       "halves, the evaluations). Each stage's thread count is fixed, as it changes floating-point "
+                       "rounding and so the trained models.")
     rl: bool = opt(False, help="Also train Virgo-T+RL: GRPO from Virgo-T on the visual training problems with the "
                    "grader's verdict as the reward (`virgo rl`, recipe src/virgo/demo/recipes/virgo-t+rl.yaml), "
                    "evaluated like the other variants, with its claim checked (>= 5 points over Virgo-T on visual "

@@ -185,7 +185,7 @@ def run(out: Path, base_dir: Path, *, seed: int = 0, quick: bool = False, worker
         say(f"distill: kept {sd['kept']} of {sd['problems']} problems")
     doc = {
         "seed": seed, "quick": quick, "base_model": str(base_dir), "workers": workers,
-        "torch_threads": {"training": min(TRAIN_THREADS, workers), "generation": 1},
+        "torch_threads": {j.name: min(j.threads, workers) for j in jobs},  # fixed per stage: it shapes the models
         "variants": variants, "skipped": skipped,
         "self_distillation": {k: v for k, v in sd.items() if k != "datasets"} if sd else None,
         "sizes": sizes.__dict__,
