@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = ["JSON_ERRORS", "AppendWriter", "NoUsableRecords", "ReadResult", "done_keys", "dumps", "iter_lines",
-           "iter_raw_lines", "json_error", "loads", "read_records", "write_records"]
+           "iter_raw_lines", "json_error", "loads", "read_all", "read_records", "write_records"]
 
 T = TypeVar("T", bound=Record)
 
@@ -161,6 +161,25 @@ def read_records(path: str | Path, cls: type[T], *, strict: bool = True, resolve
         if replaced is not None:
             result.replaced.append((lineno, replaced))
     return result.records if strict else result
+
+
+def read_all(paths: Iterable[str | Path], cls: type[T], what: str) -> list[T]:
+    """Every record of every file, in order; any bad line anywhere is one error naming file, line and field for
+    each (the first five shown), so a training run never starts on part of its data. ``what`` names the records
+    in messages ("training", "problem")."""
+    records: list[T] = []
+    errors: list[RecordError] = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: {what} file not found")
+        result = read_records(path, cls, strict=False)
+        records += result.records
+        errors += result.errors
+    if errors:
+        shown = "\n  ".join(e.format() for e in errors[:5])
+        more = f"\n  ... and {len(errors) - 5} more" if len(errors) > 5 else ""
+        raise RecordError(f"{len(errors)} bad {what} record(s):\n  {shown}{more}")
+    return records
 
 
 def write_records(path: str | Path, records: Iterable[Record | dict[str, Any]]) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 
 from virgo.modeling.images import open_image
 from virgo.prompts import build_messages
-from virgo.records import Problem, RecordError, read_records
+from virgo.records import Problem, RecordError, read_all
 
 
 @dataclass
@@ -40,18 +40,7 @@ def read_problems(paths: Iterable[str | Path], *, profile, max_samples: int | No
     """Every Problem of every file; any bad line is an error naming file, line and field (no silent skips)."""
     from virgo.grade import excluded_reason
 
-    problems: list[Problem] = []
-    errors: list[RecordError] = []
-    for path in map(Path, paths):
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: problem file not found")
-        result = read_records(path, Problem, strict=False)
-        problems += result.records
-        errors += result.errors
-    if errors:
-        shown = "\n  ".join(e.format() for e in errors[:5])
-        more = f"\n  ... and {len(errors) - 5} more" if len(errors) > 5 else ""
-        raise RecordError(f"{len(errors)} bad problem record(s):\n  {shown}{more}")
+    problems = read_all(paths, Problem, "problem")
     if max_samples:
         problems = problems[:max_samples]
     kept, excluded = [], []

@@ -23,13 +23,13 @@ import numpy as np
 
 from virgo.modeling.images import IMAGE_TOKEN, ImageLimits, image_token_count, open_image
 from virgo.prompts import CONTROL_TOKENS, DEFAULT_CHAT_TEMPLATE, END_OF_TURN, build_messages, render_chat
-from virgo.records import LongThoughtExample, RecordError, SFTExample, example_from_dict, read_records
+from virgo.records import LongThoughtExample, RecordError, SFTExample, example_from_dict, read_all
 
 IGNORE_INDEX = -100
 
 
 class _AnyExample:
-    """``read_records`` reads one record class; training files mix long-thought and generic examples."""
+    """``read_all`` reads one record class; training files mix long-thought and generic examples."""
 
     from_dict = staticmethod(example_from_dict)
 
@@ -37,18 +37,7 @@ class _AnyExample:
 def read_examples(paths: Iterable[str | Path],
                   max_samples: int | None = None) -> list[LongThoughtExample | SFTExample]:
     """All records of every file, in order. Any bad line is an error naming file, line and field (no silent skips)."""
-    examples: list[LongThoughtExample | SFTExample] = []
-    errors: list[RecordError] = []
-    for path in map(Path, paths):
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: training file not found")
-        result = read_records(path, _AnyExample, strict=False)  # type: ignore[arg-type]
-        examples += result.records
-        errors += result.errors
-    if errors:
-        shown = "\n  ".join(e.format() for e in errors[:5])
-        more = f"\n  ... and {len(errors) - 5} more" if len(errors) > 5 else ""
-        raise RecordError(f"{len(errors)} bad training record(s):\n  {shown}{more}")
+    examples = read_all(paths, _AnyExample, "training")  # type: ignore[arg-type]
     return examples[:max_samples] if max_samples else examples
 
 
