@@ -62,15 +62,15 @@ def make_initial_model(out: Path) -> Path:
 
 def run_stage(init: Path | str, train_files: list[Path], out: Path, stage: str, *, seed: int = 42,
               threads: int = 2, progress: bool = True, max_steps: int | None = None,
-              recipes: Path | str | None = None) -> Path:
-    """One `virgo train` stage: its recipe (``recipes/<stage>.yaml``, or from the folder ``recipes``) with the model,
-    data and output filled in.
+              recipes: Path | str | None = None, rl: bool = False) -> Path:
+    """One `virgo train` stage (`virgo rl` with ``rl``): its recipe (``recipes/<stage>.yaml``, or from the folder
+    ``recipes``) with the model, data and output filled in.
 
     The run's seed applies unless the recipe sets its own (the base's second alignment round does).
     """
-    from virgo.train import train
-    from virgo.train.config import load_config
+    from virgo.train.launch import RL, SFT
 
+    runner = RL if rl else SFT
     path = recipe.stage_recipe(stage, recipes)
     cli = {"model_name_or_path": str(init), "train_files": [str(p) for p in train_files], "output_dir": str(out),
            "torch_threads": threads, "progress": progress}
@@ -78,7 +78,7 @@ def run_stage(init: Path | str, train_files: list[Path], out: Path, stage: str, 
         cli["seed"] = seed
     if max_steps is not None:
         cli["max_steps"] = max_steps
-    return train(load_config(path, **cli))
+    return runner.train()(runner.load(path, [], **cli))
 
 
 def rebuild(work: Path, *, threads: int = 2, say: Callable[[str], None] = print) -> Path:

@@ -12,7 +12,8 @@ both cores, every other stage on one), the critical path first:
 Every stage is the library a real run uses (`virgo.demo.stages`). Outputs land in one run folder; a rerun with the
 same ``--out`` reuses every finished stage (its model, evaluation or self-distilled data) with the time it took
 (``stages.jsonl``). Another variant, say one more training stage that starts from Virgo-T, is two more jobs in
-`plan`: its training (depending on ``train virgo-t``) and its evaluation, and its name in ``VARIANTS``.
+`plan`: its training (depending on ``train virgo-t``) and its evaluation; its data in `recipe.VARIANT_STAGES` and
+its name in ``VARIANTS``.
 """
 
 from __future__ import annotations
@@ -98,11 +99,10 @@ def plan(out: Path, base_dir: Path, files: dict[str, Path], *, seed: int, quick:
     models = out / "models"
     sets = {name: str(files[f"eval_{name}"]) for name in EVAL_SETS}
 
-    def train(name: str, data: Callable[[dict[str, Any]], list[str] | str], deps: tuple[str, ...] = (), *,
-              init: Path = base_dir, fn: Callable[..., str] = stages.train_variant,
-              threads: int = TRAIN_THREADS) -> Job:
+    def train(name: str, deps: tuple[str, ...] = (), *, init: Path = base_dir,
+              fn: Callable[..., str] = stages.train_variant, threads: int = TRAIN_THREADS) -> Job:
         def kwargs(done: dict[str, Any]) -> dict[str, Any] | str:
-            got = data(done)
+            got = training_files(name, done)
             if isinstance(got, str):
                 return got  # the reason to skip
             return {"init": str(init), "train_files": got, "out": str(models / name), "stage": name,
@@ -119,16 +119,22 @@ def plan(out: Path, base_dir: Path, files: dict[str, Path], *, seed: int, quick:
                     "progress": progress}, deps, say=f"eval: {name}",
                    done=lambda: None if all((run_dir / s / GRADES_FILE).exists() for s in EVAL_SETS) else False)
 
-    def distilled(with_text: bool) -> Callable[[dict[str, Any]], list[str] | str]:
-        def data(done: dict[str, Any]) -> list[str] | str:
+    def training_files(name: str, done: dict[str, Any]) -> list[str] | str:
+        """The stage's data (`recipe.VARIANT_STAGES`: data files by name; "sd" = the self-distilled datasets of the
+        finished distill jobs), or the reason to skip it."""
+        out: list[str] = []
+        for data in recipe.VARIANT_STAGES[name]:
+            if data != "sd":
+                out.append(str(files[data]))
+                continue
             sd = stages.combine_distilled([done[d] for d in DISTILL_JOBS])
             if not sd["kept"]:
                 return "no self-distilled example passed the correctness filter"
-            return ([str(files["text_long_thought"])] if with_text else []) + sd["datasets"]
-        return data
+            out += sd["datasets"]
+        return out
 
     parts = len(DISTILL_JOBS)
-    jobs = [train("virgo-t", lambda done: [str(files["text_long_thought"])])]
+    jobs = [train("virgo-t")]
     jobs += [Job(name, stages.self_distill,
                  {"teacher": str(models / "virgo-t"), "problems_file": str(files["sd_problems"]),
                   "out": str(out / "sd" / f"rollouts-{i + 1}.jsonl"), "part": i, "parts": parts, "seed": seed,
@@ -138,14 +144,12 @@ def plan(out: Path, base_dir: Path, files: dict[str, Path], *, seed: int, quick:
              for i, name in enumerate(DISTILL_JOBS)]
     # The self-distilled variants train side by side as soon as both halves are in; base and Virgo-T are evaluated
     # on a core the critical path does not need (beside the second half of the self-distillation, or after Virgo-SD).
-    jobs += [train("virgo-t+sd", distilled(True), DISTILL_JOBS, threads=1),
-             train("virgo-sd", distilled(False), DISTILL_JOBS, threads=1),
+    jobs += [train("virgo-t+sd", DISTILL_JOBS, threads=1), train("virgo-sd", DISTILL_JOBS, threads=1),
              evaluate("base", base_dir), evaluate("virgo-t", models / "virgo-t", ("train virgo-t",))]
     if control:
-        jobs.append(train("oracle-visual", lambda done: [str(files["oracle_visual"])]))
+        jobs.append(train("oracle-visual"))
     if rl:  # GRPO generates and trains in turn; its generation is a small part, so it takes both cores as SFT
-        jobs.append(train("virgo-t+rl", lambda done: [str(files["sd_problems"])], ("train virgo-t",),
-                          init=models / "virgo-t", fn=stages.rl_variant))
+        jobs.append(train("virgo-t+rl", ("train virgo-t",), init=models / "virgo-t", fn=stages.rl_variant))
     jobs += [evaluate("virgo-t+sd", models / "virgo-t+sd", ("train virgo-t+sd",)),
              evaluate("virgo-sd", models / "virgo-sd", ("train virgo-sd",))]
     if control:

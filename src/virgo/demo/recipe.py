@@ -27,7 +27,8 @@ VARIANT_PROMPT = "plain"
 
 # Every training stage is a `virgo train` recipe in recipes/ (read by the same loader as every recipe; each stage
 # also writes its resolved train_config.yaml beside its model, so it can be rerun by hand with `virgo train
-# --config`). Here: which data each stage trains on, by the names of `virgo.demo.data`'s files.
+# --config`). Here: which data each stage trains on, by the names of `virgo.demo.data`'s files ("sd": the
+# self-distilled datasets), read by `experiment.plan`.
 RECIPES = Path(__file__).resolve().parent / "recipes"
 BASE_STAGES = {"align1": ["align"], "align2": ["align"], "base": ["base"]}
 VARIANT_STAGES = {

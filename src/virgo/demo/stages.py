@@ -89,11 +89,7 @@ def rl_variant(init: str, train_files: list[str], out: str, stage: str, *, seed:
                progress: bool, recipes: str | None = None, threads: int = 1) -> str:
     """GRPO from ``init`` (Virgo-T) on the visual training problems with the stage's `virgo rl` recipe
     (``recipes/<stage>.yaml``), into ``out``; returns ``out``."""
-    from virgo.rl.config import load_config
-    from virgo.rl.grpo import train
+    from virgo.demo.base import run_stage
 
-    cli = {"model_name_or_path": init, "train_files": list(train_files), "output_dir": out, "seed": seed,
-           "torch_threads": threads, "progress": progress}
-    if max_steps is not None:
-        cli["max_steps"] = max_steps
-    return str(train(load_config(recipe.stage_recipe(stage, recipes), **cli)))
+    return str(run_stage(Path(init), [Path(f) for f in train_files], Path(out), stage, seed=seed, threads=threads,
+                         progress=progress, max_steps=max_steps, recipes=recipes, rl=True))

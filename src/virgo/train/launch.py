@@ -126,8 +126,8 @@ class Stage:
     def train(self) -> Callable[[Any], Any]:
         return importlib.import_module(self.module).train
 
-    def load(self, path: str | Path, overrides: list[str]) -> Any:
-        return importlib.import_module(self.config_module).load_config(path, overrides)
+    def load(self, path: str | Path, overrides: list[str], **cli: Any) -> Any:
+        return importlib.import_module(self.config_module).load_config(path, overrides, **cli)
 
     def dump(self, cfg: Any, path: Path) -> None:
         importlib.import_module(self.config_module).dump_config(cfg, path)
