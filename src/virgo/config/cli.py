@@ -310,6 +310,11 @@ def group(name: str, commands: Sequence[click.Command], *, help: str) -> click.G
     return grp
 
 
+def warn(message: str) -> None:
+    """One ``warning: ...`` line on stderr: something the user should know that does not stop the stage."""
+    click.echo(f"warning: {message}", err=True)
+
+
 def fail(message: str, code: int = 2) -> None:
     """One line on stderr and the exit code: how a stage reports an error the user can fix."""
     click.echo(f"error: {message}", err=True)

@@ -8,13 +8,9 @@ from pathlib import Path
 
 import click
 
-from virgo.config.cli import command, fail
+from virgo.config.cli import command, fail, warn
 from virgo.config.fields import opt, section
 from virgo.grade.config import GradeConfig
-
-
-def _warn(msg: str) -> None:
-    click.echo(f"warning: {msg}", err=True)
 
 
 @dataclass
@@ -62,11 +58,11 @@ def grade_cmd(cfg: GradeRunConfig) -> None:
     probs = read_records(problems, Problem, strict=False, resolve_images=False)
     gens = read_records(generations, Generation, strict=False, resolve_images=False, replace_invalid_utf8=True)
     for err in probs.errors + gens.errors:
-        _warn(f"skipped a bad record: {err}")
+        warn(f"skipped a bad record: {err}")
     replaced_lines = {line for line, _ in gens.replaced}
     replaced = {g.key for g, line in zip(gens.records, gens.lines) if line in replaced_lines}
     for line, why in gens.replaced:
-        _warn(f"{generations}:{line}: {why}: decoded with U+FFFD replacement characters and graded "
+        warn(f"{generations}:{line}: {why}: decoded with U+FFFD replacement characters and graded "
               f"(its grade has invalid_utf8=true)")
     by_id = {p.id: p for p in probs.records}
     if not by_id:
@@ -76,7 +72,7 @@ def grade_cmd(cfg: GradeRunConfig) -> None:
 
     unknown = sorted({g.id for g in gens.records if g.id not in by_id})
     if unknown:
-        _warn(f"{len(unknown)} generation ids have no problem in {problems} and are not graded "
+        warn(f"{len(unknown)} generation ids have no problem in {problems} and are not graded "
               f"(e.g. {', '.join(unknown[:5])})")
     excluded = {pid for pid, p in by_id.items() if excluded_reason(p, profile)}
     if excluded:

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import base64
 import io
-import sys
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from virgo.config.cli import warn
 from virgo.records.paths import is_remote, path_problem
 
 MAX_SIDE = 800  # pixels: enough to read a benchmark figure, small enough for thousands of them
 MAX_BYTES = 300_000  # per image, after encoding; larger ones are scaled down further
-
-
-def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
 
 
 def _encode(im: Image.Image) -> tuple[bytes, str]:
@@ -45,18 +41,18 @@ def _encode(im: Image.Image) -> tuple[bytes, str]:
 def thumbnail(path: str, max_side: int = MAX_SIDE) -> tuple[bytes, str] | None:
     """(bytes, MIME type) of a downscaled copy of the image at ``path``; None (with a warning) if unreadable."""
     if is_remote(path):
-        _warn(f"image {path}: remote images are not fetched (the page works offline)")
+        warn(f"image {path}: remote images are not fetched (the page works offline)")
         return None
     problem = path_problem(path)
     if problem:
-        _warn(f"image {problem}")
+        warn(f"image {problem}")
         return None
     try:
         with Image.open(path) as src:
             src.seek(0)  # the first frame of an animation
             im = src.copy()
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
-        _warn(f"image {path}: cannot be read ({e})")
+        warn(f"image {path}: cannot be read ({e})")
         return None
     side = max_side
     while True:

@@ -14,11 +14,11 @@ Reading never stops at a bad line: every bad record is reported with file, line 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from virgo.config.cli import warn
 from virgo.eval.layout import GENERATIONS_FILE, GRADES_FILE, METRICS_FILE, PROBLEMS_FILE, RUN_FILE, read_generations
 from virgo.records import Generation, Grade, Problem, read_records
 
@@ -47,15 +47,11 @@ class RunData:
     accuracy: dict[str, float] = field(default_factory=dict)  # set ("" for the whole run) -> accuracy, if known
 
 
-def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
 def _read(path: Path, cls: type) -> list:
     """Good records of a JSONL file; each bad line is reported (file:line: field: problem) and skipped."""
     result = read_records(path, cls, strict=False, resolve_images=cls is Problem, check_images=False)
     for err in result.errors:
-        _warn(f"skipped a bad {cls.__name__} record: {err}")
+        warn(f"skipped a bad {cls.__name__} record: {err}")
     return result.records
 
 
