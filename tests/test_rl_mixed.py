@@ -30,7 +30,8 @@ class Observe(TrainerCallback):
 
     def __init__(self):
         self.records: list[dict] = []
-        self.handle = None
+        self.handles: list = []
+        self.tower = self.seen = 0  # vision tower runs so far, and at the end of the previous forward
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         import torch
@@ -48,10 +49,25 @@ class Observe(TrainerCallback):
                                      "rows_with_image": int((ids == image_id).any(dim=1).sum()),
                                      "pixels": images_in})
 
-        self.handle = detect(model).inner(model).register_forward_pre_hook(hook, with_kwargs=True)
+        def count(module, hook_args, output):
+            self.tower += 1
+
+        def done(module, hook_args, hook_kwargs, output):
+            # the tower runs inside the forward, or just before it (generate() encodes images first, and the
+            # sharded-launch dummy of a text-only first step runs in a pre-hook of the whole model)
+            ids = hook_kwargs.get("input_ids")
+            if ids is not None and ids.shape[1] > 1:
+                self.records[-1]["tower"] = self.tower - self.seen
+            self.seen = self.tower
+
+        inner = detect(model).inner(model)
+        self.handles = [inner.register_forward_pre_hook(hook, with_kwargs=True),
+                        inner.visual.register_forward_hook(count),
+                        inner.register_forward_hook(done, with_kwargs=True)]
 
     def on_train_end(self, args, state, control, **kwargs):
-        self.handle.remove()
+        for handle in self.handles:
+            handle.remove()
         rank = int(os.environ.get("RANK", "0"))
         Path(args.output_dir, f"forwards-rank{rank}.json").write_text(json.dumps(self.records))
 
@@ -132,6 +148,49 @@ def test_the_two_conventions_and_the_empty_image_hook(family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_the_sharded_launch_dummy_changes_nothing_and_reaches_the_tower(family):
+    """`VisionEveryForward` (ZeRO-3 / FSDP2 with text-only prompts): a text-only forward and a greedy generation
+    give exactly what they give without it, while the vision tower ran once in each and the backward reached it
+    (the merger gets a gradient, all zeros) so that sharded ranks' collectives pair."""
+    import torch
+
+    from virgo.modeling.family import IMAGE_TOKEN, detect
+    from virgo.modeling.load import load_model, load_processor
+    from virgo.rl.trainer import VisionEveryForward
+    from virgo.train.modality import DummyImage
+    from virgo.train.models import resolve_model
+
+    path = resolve_model(family)
+    processor, model = load_processor(path), load_model(path)
+    inner = detect(model).inner(model)
+    text = processor(text=["<|im_start|>user\nwhat is two plus two?<|im_end|>\n<|im_start|>assistant\n"],
+                     return_tensors="pt")
+    with torch.no_grad():
+        plain = model(**text).logits
+        plain_gen = model.generate(**text, max_new_tokens=6, do_sample=False)
+    runs = []
+    counter = inner.visual.register_forward_hook(lambda *a: runs.append(1))
+    dummy = DummyImage.for_processor(processor.image_processor,
+                                     processor.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
+    handles = VisionEveryForward(dummy).install(model, inner)
+    try:
+        hooked = model(**text).logits
+        assert len(runs) == 1
+        assert torch.equal(hooked, plain)
+        hooked.sum().backward()
+        merger = [p.grad for n, p in inner.visual.named_parameters() if "merger" in n]
+        assert merger and all(g is not None and not g.any() for g in merger)
+        runs.clear()
+        with torch.no_grad():
+            hooked_gen = model.generate(**text, max_new_tokens=6, do_sample=False)
+        assert len(runs) == 1  # the first step only: decoding steps with a KV cache run no tower on any rank
+        assert torch.equal(hooked_gen, plain_gen)
+    finally:
+        for handle in [*handles, counter]:
+            handle.remove()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_every_family_trains_on_a_mixed_batch(tmp_path, family):
     from virgo.rl.config import load_config
     from virgo.rl.grpo import train
@@ -196,14 +255,20 @@ def test_mixed_batch_log_probs_match_each_sample_alone(tmp_path, family):
 
 
 @pytest.mark.slow
-def test_two_ranks_each_with_a_text_and_a_visual_prompt(tmp_path):
+@pytest.mark.parametrize("launch", ["ddp", "zero3"])
+def test_two_ranks_each_with_a_text_and_a_visual_prompt(tmp_path, launch):
     """torchrun, 2 CPU ranks, gloo. Each optimizer step accumulates two micro-batches of one prompt x 2 generations
     per rank; in order (t, v, v, t, ...) rank 0 gets a text-only then a visual prompt, rank 1 a visual then a text-only
-    one. So every step each rank has one of each, and in every micro-batch one rank runs the vision tower and merger
-    while the other does not: DDP's gradient all-reduce must still pair up."""
-    out = tmp_path / "ddp"
+    one. So every step each rank has one of each, and in every micro-batch one rank has images and the other not.
+    Under DDP the text-only rank skips the vision tower and merger and the gradient all-reduce must still pair up.
+    Under ZeRO-3 (DeepSpeed's CPU runtime; full fine-tuning, so TRL's reference model is sharded too) the tower's
+    weights are sharded: every rank runs it in every forward, a dummy image where there is none, or the ranks'
+    collectives (and DeepSpeed's check that they trace the same module order) fail."""
+    if launch == "zero3":
+        pytest.importorskip("deepspeed", reason="pip install --no-build-isolation 'virgo[deepspeed]' for ZeRO-3")
+    out = tmp_path / launch
     args = overrides(out, ordered_problems(tmp_path, "tvvt"), "tiny:xs", per_device_train_batch_size=2,
-                     gradient_accumulation_steps=2, steps_per_generation=1)
+                     gradient_accumulation_steps=2, steps_per_generation=1, launch=launch)
     from virgo.train.models import resolve_model
 
     resolve_model("tiny:xs")  # built once, before the ranks
@@ -223,6 +288,9 @@ def test_two_ranks_each_with_a_text_and_a_visual_prompt(tmp_path):
         assert [r["rows_with_image"] == 2 for r in trained] == kinds, (rank, seen)
         assert [r["pixels"] for r in trained] == kinds, (rank, seen)
         assert len(rollouts) >= 4, (rank, seen)
+        # the vision tower ran in a forward iff it had images (DDP), in every forward (ZeRO-3)
+        assert all(r["tower"] == (1 if launch == "zero3" or r["pixels"] else 0) for r in seen), (rank, seen)
+        assert any(not r["pixels"] for r in seen), (rank, seen)  # text-only forwards happened on this rank
     assert json.loads((out / "run_info.json").read_text())["world_size"] == 2
     assert (out / "model.safetensors").exists()
 

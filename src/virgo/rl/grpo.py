@@ -40,8 +40,9 @@ def runtime_args(cfg: RLConfig, rewards) -> RLConfig:
     """The config as GRPOTrainer runs it: what only this machine, this launch and the reward set decide."""
     import torch
 
-    from virgo.train.runtime import deepspeed_config
+    from virgo.train.runtime import deepspeed_config, init_cpu_deepspeed
 
+    init_cpu_deepspeed(cfg.launch)
     cuda = torch.cuda.is_available()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     checkpointing = bool(cfg.activation_checkpointing)
@@ -63,21 +64,23 @@ def runtime_args(cfg: RLConfig, rewards) -> RLConfig:
     )
 
 
-def check_launch(args, problems) -> None:
-    """Refuse the combinations that would hang the ranks (a clear error now, not a silent wait later)."""
-    from virgo.train.modality import needs_vision_every_step
+def check_launch(args, problems, *, cuda: bool | None = None) -> None:
+    """Refuse the combinations that would hang the ranks (a clear error now, not a silent wait later), or would not
+    be what they say. (ZeRO-3 and FSDP2 with text-only prompts are fine: `virgo.rl.trainer.VisionEveryForward`.)"""
+    import torch
 
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    if args.launch == "fsdp2" and args.world_size > 1 and not cuda:
+        # SFT shards with torch's fully_shard itself on CPU (virgo.train.fsdp); GRPO gets FSDP2 from accelerate's
+        # plugin, which needs GPUs: on CPU the ranks would run unsharded DDP under the name fsdp2
+        raise ValueError("virgo rl: launch=fsdp2 needs GPUs (accelerate's FSDP2 plugin); on CPU use launch=zero3 "
+                         "(DeepSpeed's CPU runtime) or launch=ddp")
     text_only = any(not p.images for p in problems)
     if not (text_only and args.world_size > 1):
         return
     if args.log_multimodal:
         raise ValueError("log_multimodal=true with several processes and text-only prompts would hang (TRL gathers "
                          "images only on ranks that have some); set log_multimodal=false")
-    if needs_vision_every_step(args.launch, args.world_size, args.deepspeed):
-        raise ValueError("ZeRO-3 / FSDP2 shard the vision tower, so every rank must run it on every micro-batch, and "
-                         "virgo rl does not yet add SFT's dummy image to image-less micro-batches: with text-only "
-                         "problems in the set use launch=ddp (finetuning_type=lora fits a 7B model next to vLLM), "
-                         "or train on visual problems only")
 
 
 def _generation_kwargs(cfg: RLConfig) -> dict[str, Any] | None:

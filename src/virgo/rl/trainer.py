@@ -26,10 +26,17 @@ models, which keeps the all-reduce paired. One more collective is not: with ``lo
 batch's images only on ranks whose batch has some, so a rank with only text-only prompts skips a ``gather_object``
 the others wait in; `virgo.rl.config.RLConfig` turns ``log_multimodal`` off, and `virgo.rl.grpo.check_launch`
 refuses it with several ranks and text-only prompts. (Tested: two CPU ranks under torchrun, each step a text-only
-and a visual prompt per rank, each micro-batch with images on one rank and none on the other.) ZeRO-3 and FSDP2
-shard the vision tower, so every rank must run it on every micro-batch; SFT adds a dummy image for that
-(`virgo.train.modality`), RL does not yet and refuses those launches for mixed problem sets (see
-``src/virgo/rl/README.md``).
+and a visual prompt per rank, each micro-batch with images on one rank and none on the other.)
+
+3. **ZeRO-3 and FSDP2** shard the vision tower, so running it is a collective: every rank must run it in every
+   forward, in the same order (`virgo.train.modality`). SFT adds a dummy image to the batch; GRPO's scoring rows
+   (left-padded prompt + completion, the last ``logits_to_keep`` positions read) have no free slot for one, so
+   here the dummy goes through the model's own ``get_image_features``, from hooks on the module that holds the
+   vision tower, when a forward has no image (`VisionEveryForward`), at the point of the forward where
+   ranks with images run the tower (after the embedding lookup), so the collectives pair. Its features, times
+   zero, are added to the embeddings: the result is unchanged and the backward reaches the tower and merger on
+   every rank (zero gradients), so their gradient collectives pair too. Decoding steps with a KV cache run no
+   tower on any rank and are left alone.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from typing import Any
 
 import trl
 
+from virgo.train.modality import DummyImage, needs_vision_every_step
 from virgo.train.trainer import RestoreCheckpointWeights
 
 IMAGE_INPUTS = (("pixel_values", "image_grid_thw"), ("pixel_values_videos", "video_grid_thw"))
@@ -61,14 +69,114 @@ def install_empty_image_hook(model) -> Any:
     return inner.register_forward_pre_hook(drop_empty_images, with_kwargs=True)
 
 
+def _tensors(value) -> list:
+    """Every tensor in a model output (tensors, tuples / lists, ModelOutput fields)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):  # ModelOutput is a dict of its set fields
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def _decoding(kwargs: dict[str, Any]) -> bool:
+    """A generation step after the prefill: the KV cache already holds tokens (no rank runs the tower then)."""
+    cache = kwargs.get("past_key_values")
+    return cache is not None and hasattr(cache, "get_seq_length") and cache.get_seq_length() > 0
+
+
+class VisionEveryForward:
+    """Hooks that run the vision tower on a dummy image in a forward that has no image (module docstring, 3), at
+    the point where a forward with images runs it: in a scoring or training forward the Qwen VL models embed the
+    tokens first, then run the tower, so the dummy runs after the embedding lookup (a pre-hook on the language
+    model) and its zeroed features are added to the embeddings; in generate()'s first step the tower ran before the
+    forward (its features come in ``mm_encoder_outputs``), so the dummy runs in the model's pre-hook and is added to
+    the output."""
+
+    def __init__(self, dummy):
+        self.dummy = dummy  # virgo.train.modality.DummyImage
+        self.inner = None
+        self.armed = False  # this forward has no image: the language model's pre-hook runs the dummy
+        self.zero = None  # the dummy's features x 0, for the forward hook (generate()'s first step)
+
+    def install(self, model, inner) -> list:
+        self.inner = inner
+        # prepend: before DeepSpeed's own hooks (on a model it wrapped already, such as TRL's reference model),
+        # which record the module in ZeRO-3's trace; the tower must come before the language model there too. The
+        # inner hook is not prepended: it must see the inputs after `drop_empty_images`.
+        return [model.register_forward_pre_hook(self.before_model, with_kwargs=True, prepend=True),
+                inner.register_forward_pre_hook(self.before, with_kwargs=True),
+                inner.language_model.register_forward_pre_hook(self.before_language_model, with_kwargs=True,
+                                                               prepend=True),
+                inner.register_forward_hook(self.after, with_kwargs=True)]
+
+    def _dummy_zero(self, device):
+        out = self.inner.get_image_features(pixel_values=self.dummy.pixel_values.to(device),
+                                            image_grid_thw=self.dummy.grid_thw.to(device))
+        return sum(t.float().sum() for t in _tensors(out) if t.is_floating_point()) * 0.0
+
+    @staticmethod
+    def _imageless(kwargs: dict[str, Any]) -> bool:
+        encoded = kwargs.get("mm_encoder_outputs") or {}
+        has_images = any(kwargs.get(k) is not None for k in ("pixel_values", "pixel_values_videos")) or any(
+            encoded.get(k) is not None for k in ("image", "video"))
+        return not has_images and not _decoding(kwargs)
+
+    def before_model(self, module, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+        """generate()'s first step: ranks with images ran the tower before this forward began; so here."""
+        self.zero = None
+        if kwargs.get("mm_encoder_outputs") is not None and self._imageless(kwargs):
+            ref = next((t for t in (kwargs.get("input_ids"), kwargs.get("inputs_embeds")) if t is not None), None)
+            self.zero = self._dummy_zero(ref.device if ref is not None else None)
+        return args, kwargs
+
+    def before(self, module, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+        """A scoring or training forward: the language model's pre-hook runs the dummy."""
+        self.armed = self.zero is None and kwargs.get("mm_encoder_outputs") is None and self._imageless(kwargs)
+        return args, kwargs
+
+    def before_language_model(self, module, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+        """Between the embedding lookup and the language model: where a forward with images runs the tower. The
+        zeroed features join the embeddings here, after the embedding's own output, so the backward too reaches
+        the tower before the embedding, as on a rank whose image features are scattered into the embeddings."""
+        embeds = kwargs.get("inputs_embeds")
+        if not self.armed or embeds is None:
+            return args, kwargs
+        self.armed = False
+        kwargs["inputs_embeds"] = embeds + self._dummy_zero(embeds.device).to(embeds.dtype)
+        return args, kwargs
+
+    def after(self, module, args: tuple, kwargs: dict[str, Any], output):
+        self.armed = False
+        if self.zero is None:
+            return output
+        zero, self.zero = self.zero, None
+        hidden = output.last_hidden_state
+        output.last_hidden_state = hidden + zero.to(hidden.dtype)
+        return output
+
+
 class GRPOTrainer(RestoreCheckpointWeights, trl.GRPOTrainer):
     """``trl.GRPOTrainer`` for Qwen VL models fed mixed visual and text-only prompts (see the module docstring)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # The policy and, with beta > 0 and full fine-tuning, TRL's separate reference model both score micro-batches.
-        models = [m for m in (self.model, self.ref_model) if m is not None]
-        self._empty_image_hooks = [install_empty_image_hook(self.accelerator.unwrap_model(m)) for m in models]
+        models = [self.accelerator.unwrap_model(m) for m in (self.model, self.ref_model) if m is not None]
+        self._empty_image_hooks = [install_empty_image_hook(m) for m in models]
+        if needs_vision_every_step(self.args.launch, self.args.world_size, self.args.deepspeed):
+            self._empty_image_hooks += [h for m in models for h in self._vision_every_forward(m)]
+
+    def _vision_every_forward(self, model) -> list:
+        from virgo.modeling.family import IMAGE_TOKEN, detect
+
+        processor = self.processing_class
+        dummy = DummyImage.for_processor(processor.image_processor,
+                                         processor.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
+        return VisionEveryForward(dummy).install(model, detect(model).inner(model))
 
     def _generate(self, prompts: list):
         out = super()._generate(prompts)

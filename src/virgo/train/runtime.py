@@ -22,6 +22,17 @@ def deepspeed_config(cfg: TrainConfig) -> str | None:
     return str(Path(str(resources.files("virgo") / "recipes" / "launch" / DEEPSPEED_ZERO3)))
 
 
+def init_cpu_deepspeed(launch: str) -> None:
+    """DeepSpeed's CPU runtime (ZeRO-3 under torchrun on CPU): its own process group must exist before the ZeRO-3
+    config reads the world size. On GPUs accelerate's DeepSpeed launcher does this. (SFT and RL both call it.)"""
+    import torch
+
+    if launch == "zero3" and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend="gloo")
+
+
 def runtime_args(cfg: TrainConfig) -> TrainConfig:
     """The config as the Trainer runs it: what only this machine and launch decide (device, backend, DeepSpeed
     config, label names) set on a copy. The config is TRL's SFTConfig, so nothing else is mapped."""
@@ -31,12 +42,7 @@ def runtime_args(cfg: TrainConfig) -> TrainConfig:
 
     cuda = torch.cuda.is_available()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if cfg.launch == "zero3" and distributed and not cuda:
-        # DeepSpeed's CPU runtime (tests on CPU): its own process group must exist before the ZeRO-3 config
-        # reads the world size. On GPUs accelerate's DeepSpeed launcher does this.
-        import deepspeed
-
-        deepspeed.init_distributed(dist_backend="gloo")
+    init_cpu_deepspeed(cfg.launch)
     checkpointing = bool(cfg.activation_checkpointing)
     return dataclasses.replace(
         cfg,
