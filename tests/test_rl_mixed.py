@@ -255,20 +255,21 @@ def test_mixed_batch_log_probs_match_each_sample_alone(tmp_path, family):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("launch", ["ddp", "zero3"])
-def test_two_ranks_each_with_a_text_and_a_visual_prompt(tmp_path, launch):
+@pytest.mark.parametrize(("launch", "tuning"), [("ddp", "full"), ("zero3", "full"), ("zero3", "lora")])
+def test_two_ranks_each_with_a_text_and_a_visual_prompt(tmp_path, launch, tuning):
     """torchrun, 2 CPU ranks, gloo. Each optimizer step accumulates two micro-batches of one prompt x 2 generations
     per rank; in order (t, v, v, t, ...) rank 0 gets a text-only then a visual prompt, rank 1 a visual then a text-only
     one. So every step each rank has one of each, and in every micro-batch one rank has images and the other not.
     Under DDP the text-only rank skips the vision tower and merger and the gradient all-reduce must still pair up.
     Under ZeRO-3 (DeepSpeed's CPU runtime; full fine-tuning, so TRL's reference model is sharded too) the tower's
     weights are sharded: every rank runs it in every forward, a dummy image where there is none, or the ranks'
-    collectives (and DeepSpeed's check that they trace the same module order) fail."""
+    collectives (and DeepSpeed's check that they trace the same module order) fail. With LoRA under ZeRO-3 the run
+    also saves: the adapter without TRL's frozen "ref" copy, and the merged model (loaded on rank 0 alone)."""
     if launch == "zero3":
         pytest.importorskip("deepspeed", reason="pip install --no-build-isolation 'virgo[deepspeed]' for ZeRO-3")
     out = tmp_path / launch
     args = overrides(out, ordered_problems(tmp_path, "tvvt"), "tiny:xs", per_device_train_batch_size=2,
-                     gradient_accumulation_steps=2, steps_per_generation=1, launch=launch)
+                     gradient_accumulation_steps=2, steps_per_generation=1, launch=launch, finetuning_type=tuning)
     from virgo.train.models import resolve_model
 
     resolve_model("tiny:xs")  # built once, before the ranks
@@ -293,6 +294,12 @@ def test_two_ranks_each_with_a_text_and_a_visual_prompt(tmp_path, launch):
         assert any(not r["pixels"] for r in seen), (rank, seen)  # text-only forwards happened on this rank
     assert json.loads((out / "run_info.json").read_text())["world_size"] == 2
     assert (out / "model.safetensors").exists()
+    if tuning == "lora":
+        from safetensors import safe_open
+
+        with safe_open(str(out / "adapter" / "adapter_model.safetensors"), "pt") as f:
+            keys = list(f.keys())
+        assert any("lora_" in k for k in keys) and not any(".ref." in k for k in keys), keys
 
 
 if __name__ == "__main__":  # one rank of the two-rank test

@@ -45,6 +45,7 @@ from typing import Any
 
 import trl
 
+from virgo.train.freeze import unwrap
 from virgo.train.modality import DummyImage, needs_vision_every_step
 from virgo.train.trainer import RestoreCheckpointWeights
 
@@ -170,13 +171,27 @@ class GRPOTrainer(RestoreCheckpointWeights, trl.GRPOTrainer):
         if needs_vision_every_step(self.args.launch, self.args.world_size, self.args.deepspeed):
             self._empty_image_hooks += [h for m in models for h in self._vision_every_forward(m)]
 
+    def _save(self, output_dir: str | None = None, state_dict=None):
+        """Save without TRL's ``ref`` adapter: the frozen copy of the initial adapter that TRL adds to a PEFT model
+        as the KL reference is not part of the result, and a resumed run makes it again from the initial adapter.
+        Under ZeRO-3 the Trainer gathers only trainable parameters for a PEFT model, so PEFT's save of every adapter
+        failed on the frozen ``ref`` (KeyError ``modules_to_save.ref...``) at the end of a LoRA run."""
+        configs = getattr(self.accelerator.unwrap_model(self.model), "peft_config", None)
+        ref = configs.pop("ref", None) if isinstance(configs, dict) else None
+        try:
+            super()._save(output_dir, state_dict=state_dict)
+        finally:
+            if ref is not None:
+                configs["ref"] = ref
+
     def _vision_every_forward(self, model) -> list:
         from virgo.modeling.family import IMAGE_TOKEN, detect
 
         processor = self.processing_class
         dummy = DummyImage.for_processor(processor.image_processor,
                                          processor.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
-        return VisionEveryForward(dummy).install(model, detect(model).inner(model))
+        # the transformers model, under PEFT's wrapper: PeftModel.generate calls its forward, not the wrapper's
+        return VisionEveryForward(dummy).install(unwrap(model), detect(model).inner(model))
 
     def _generate(self, prompts: list):
         out = super()._generate(prompts)

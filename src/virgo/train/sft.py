@@ -19,6 +19,7 @@ text-only micro-batch (`virgo.train.modality`), so the ranks' collectives stay p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -83,6 +84,29 @@ def _load_model(cfg: TrainConfig, model_path: str):
     return model
 
 
+@contextlib.contextmanager
+def _unsharded_loading(trainer):
+    """While a ZeRO-3 config is registered, transformers builds every model under DeepSpeed's ``zero.Init``, which
+    broadcasts each parameter to all ranks: a model loaded on rank 0 alone (the LoRA merge) waited forever for the
+    others. Loading without it is a plain load; the config is registered again afterwards."""
+    from transformers.integrations.deepspeed import (
+        is_deepspeed_zero3_enabled,
+        set_hf_deepspeed_config,
+        unset_hf_deepspeed_config,
+    )
+
+    registered = getattr(trainer.args, "hf_deepspeed_config", None)
+    if not is_deepspeed_zero3_enabled():
+        yield
+        return
+    unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        if registered is not None:
+            set_hf_deepspeed_config(registered)
+
+
 def save_final(trainer, cfg: TrainConfig, model_path: str, processor, out: Path) -> None:
     """The final HF model dir in ``out``; with LoRA, ``out/adapter`` plus the merged full model in ``out``."""
     set_use_cache(trainer.model, True)  # the saved model is for generation
@@ -95,7 +119,8 @@ def save_final(trainer, cfg: TrainConfig, model_path: str, processor, out: Path)
             # Merge on a fresh copy of the base weights: works the same whatever sharding the run used.
             from peft import PeftModel
 
-            base = _load_model(cfg, model_path)
+            with _unsharded_loading(trainer):
+                base = _load_model(cfg, model_path)
             merged = PeftModel.from_pretrained(base, str(out / "adapter")).merge_and_unload()
             set_use_cache(merged, True)
             merged.save_pretrained(str(out), safe_serialization=True)
