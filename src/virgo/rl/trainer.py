@@ -122,7 +122,7 @@ class VisionEveryForward:
     @staticmethod
     def _imageless(kwargs: dict[str, Any]) -> bool:
         encoded = kwargs.get("mm_encoder_outputs") or {}
-        has_images = any(kwargs.get(k) is not None for k in ("pixel_values", "pixel_values_videos")) or any(
+        has_images = any(kwargs.get(pixels) is not None for pixels, _ in IMAGE_INPUTS) or any(
             encoded.get(k) is not None for k in ("image", "video"))
         return not has_images and not _decoding(kwargs)
 
@@ -136,7 +136,7 @@ class VisionEveryForward:
 
     def before(self, module, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
         """A scoring or training forward: the language model's pre-hook runs the dummy."""
-        self.armed = self.zero is None and kwargs.get("mm_encoder_outputs") is None and self._imageless(kwargs)
+        self.armed = kwargs.get("mm_encoder_outputs") is None and self._imageless(kwargs)
         return args, kwargs
 
     def before_language_model(self, module, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
