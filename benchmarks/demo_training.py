@@ -18,7 +18,9 @@ Configurations (recipe overrides):
   time on both cores);
 - ``packed16_2t``: 16 samples per step, packed, 2 threads;
 - ``packed8_2t_passive``: ``packed8_2t`` with ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP threads sleep instead of
-  spinning: what a 2-thread process needs on a busy machine).
+  spinning: what a 2-thread process needs on a busy machine);
+- ``packed8_2t_glibc_heap``: ``packed8_2t`` with glibc's default heap (``cpu_heap_keep_mib=0``; every other
+  configuration keeps freed memory in the heap, the default since `virgo.train.runtime.keep_freed_memory`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ CONFIGS = {
     "packed8_2t": (2, ["packing=true", "per_device_train_batch_size=8"]),
     "packed16_2t": (2, ["packing=true", "per_device_train_batch_size=16"]),
     "packed8_2t_passive": (2, ["packing=true", "per_device_train_batch_size=8"]),  # OMP_WAIT_POLICY=PASSIVE
+    "packed8_2t_glibc_heap": (2, ["packing=true", "per_device_train_batch_size=8", "cpu_heap_keep_mib=0"]),
 }
 ENV = {"packed8_2t_passive": {"OMP_WAIT_POLICY": "PASSIVE"}}
 FILES = {"virgo-t": ["text_long_thought"], "oracle-visual": ["oracle_visual"]}

@@ -10,11 +10,15 @@ gradient checkpointing off. Configurations:
 - block_mask: 8 samples packed into one row, SDPA under the row's L x L block-diagonal mask (packing before
   issue 20, and what LLaMA-Factory's neat_packing does);
 - segments_8: 8 samples per row, per-sample causal SDPA (the new attention alone);
-- packed: the new packing: rows filled to a token budget of 8 x the mean sample length, per-sample SDPA.
+- packed: the new packing: rows filled to a token budget of 8 x the mean sample length, per-sample SDPA;
+- packed_glibc_heap: the same with glibc's default heap (``cpu_heap_keep_mib=0``): every large tensor a fresh
+  mmap, faulted in again each step. All the others keep freed memory in the heap (the default; see
+  ``virgo.train.runtime.keep_freed_memory``), so "vs block_mask" compares the attention and packing alone.
 Each configuration runs the real ``virgo.train.sft.train`` in its own subprocess (so peak RSS is its own), in
 interleaved order, ``--repeats`` times. Tokens/s counts real (non-padding) tokens over the steps after the first
 (the first pays for allocation). "% peak" is model FLOPs (6 x language-model parameters x tokens/s) over the fp32
-matmul peak measured in the same run (the best of square 2048 matmuls at the same thread count).
+matmul peak measured in the same run (the best of square 2048 matmuls at the same thread count). "faults/step" is
+the minor page faults per step: pages the kernel mapped and zeroed anew.
 
 Part 2, time per token when samples are S tokens long, two per row, S = 512 ... 8192 (text only), for padded,
 block_mask and the new per-segment attention.
@@ -50,6 +54,7 @@ MODES = {  # name -> config overrides (the batch is filled in from --batch)
     "block_mask": ["packing=true", "packed_attention=block_mask"],
     "segments_8": ["packing=true", "packed_attention=sdpa_segments"],
     "packed": ["packing=true", "packed_attention=auto"],
+    "packed_glibc_heap": ["packing=true", "packed_attention=auto", "cpu_heap_keep_mib=0"],
 }
 SWEEP_MODES = ("padded", "block_mask", "packed")
 SWEEP_S = (512, 1024, 2048, 4096, 8192)
@@ -133,6 +138,7 @@ def run_child(spec: dict) -> dict:
 
     collate.SFTCollator.__call__ = counting_call
     ends: list[float] = []
+    faults: list[int] = []  # minor page faults so far, at each step's end
     info: dict = {}
 
     class Clock(TrainerCallback):
@@ -147,6 +153,7 @@ def run_child(spec: dict) -> dict:
 
         def on_step_end(self, args, state, control, **kw):
             ends.append(time.perf_counter())
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
     train(load_config(None, spec["overrides"]), callbacks=[Clock()])
     timed = steps[1:len(ends)]
@@ -161,7 +168,7 @@ def run_child(spec: dict) -> dict:
             "processed_tokens": sum(s["processed"] for s in timed), "tokens_per_s": real / seconds,
             "us_per_token": 1e6 * seconds / real,
             "samples_per_step": statistics.fmean(s["samples"] for s in timed), "peak_rss_mib": _peak_rss_mib(),
-            "params": info["params"]}
+            "params": info["params"], "faults_per_step": (faults[-1] - faults[0]) / max(len(ends) - 1, 1)}
 
 
 def matmul_peak(threads: int, n: int = 2048, reps: int = 8) -> dict:
@@ -202,7 +209,7 @@ def mix_specs(a, model: Path, data: Path, tmp: Path, budget: int) -> list[dict]:
     specs = []
     for name in a.modes:
         extra = MODES[name]
-        batch = [f"per_device_train_batch_size={a.batch}"] if name != "packed" else [
+        batch = [f"per_device_train_batch_size={a.batch}"] if not name.startswith("packed") else [
             "per_device_train_batch_size=1", f"packing_budget={budget}"]
         specs.append({"name": name, "threads": a.threads,
                       "overrides": _base(a, model, data, tmp / name, 2048, a.steps) + extra + batch})
@@ -250,8 +257,8 @@ def report(a, stats: dict, budget: int, mix: dict[str, list[dict]], peaks: list[
     print(f"fp32 matmul peak: {_range(peaks, ',.1f')} GFLOP/s (using {peak:,.1f}); language-model params "
           f"{first['params']:,}; attention width (layers x heads x head_dim) {first['attn_width']:,}")
     base = statistics.median(r["tokens_per_s"] for r in mix["block_mask"]) if "block_mask" in mix else None
-    print(f"{'configuration':<14}{'tokens/s':>17}{'vs block_mask':>15}{'% peak':>13}{'% peak +attn':>14}"
-          f"{'peak RSS MiB':>15}{'samples/step':>14}{'padding':>9}")
+    print(f"{'configuration':<19}{'tokens/s':>17}{'vs block_mask':>15}{'% peak':>13}{'% peak +attn':>14}"
+          f"{'peak RSS MiB':>15}{'samples/step':>14}{'padding':>9}{'faults/step':>13}")
     summary = {}
     for name, runs in mix.items():
         tps = [r["tokens_per_s"] for r in runs]
@@ -260,10 +267,12 @@ def report(a, stats: dict, budget: int, mix: dict[str, list[dict]], peaks: list[
         pad = 1 - sum(r["real_tokens"] for r in runs) / sum(r["processed_tokens"] for r in runs)
         rss = max(r["peak_rss_mib"] for r in runs)
         ratio = statistics.median(tps) / base if base else float("nan")
-        print(f"{name:<14}{_range(tps):>17}{ratio:>14.2f}x{_range(pct, '.1f'):>13}{_range(pct_attn, '.1f'):>14}"
-              f"{rss:>15,.0f}{statistics.fmean(r['samples_per_step'] for r in runs):>14.1f}{pad:>9.1%}")
+        print(f"{name:<19}{_range(tps):>17}{ratio:>14.2f}x{_range(pct, '.1f'):>13}{_range(pct_attn, '.1f'):>14}"
+              f"{rss:>15,.0f}{statistics.fmean(r['samples_per_step'] for r in runs):>14.1f}{pad:>9.1%}"
+              f"{statistics.median(r['faults_per_step'] for r in runs):>13,.0f}")
         summary[name] = {"tokens_per_s": tps, "pct_peak": pct, "pct_peak_with_attention": pct_attn,
-                         "peak_rss_mib": rss, "vs_block_mask": ratio}
+                         "peak_rss_mib": rss, "vs_block_mask": ratio,
+                         "faults_per_step": [r["faults_per_step"] for r in runs]}
     modes = [m for m in SWEEP_MODES if m in a.sweep_modes]
     print(f"\ntime per token (us), two samples of S tokens per row, {a.sweep_steps} steps (first excluded)")
     print(f"{'S':>6}" + "".join(f"{m:>20}" for m in modes))

@@ -21,3 +21,30 @@ def kill_after_records(cmd: list[str], path: Path, records: int = 2, timeout: fl
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     return killed
+
+
+def run_group(cmd: list[str], *, timeout: float, **kw) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd, capture_output=True, text=True)`` in a process group of its own, killed whole when the
+    command ends or times out: a launcher's torchrun ranks (and their workers) do not outlive a hung test. A timeout
+    fails the test with the output so far."""
+    import pytest
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            **kw)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc.pid)
+        out, err = proc.communicate()
+        pytest.fail(f"{' '.join(map(str, cmd[:6]))} ... timed out after {timeout} s (a hang?)\n{out[-3000:]}\n"
+                    f"{err[-3000:]}")
+    finally:
+        _kill_group(proc.pid)  # whatever it left running
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

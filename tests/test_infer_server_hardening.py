@@ -25,7 +25,7 @@ from test_infer_server import running
 from virgo.infer import GenerateConfig, make_backend
 from virgo.infer.server import ServeConfig, create_app
 
-LONG = 1_000_000  # tokens: never reached in a test; the request ends by being stopped
+LONG = 30_000  # tokens: never reached in a test (the request ends by being stopped); within the tiny context of 32,768
 
 
 class NeverStop:
@@ -275,7 +275,7 @@ def test_an_image_path_in_a_symlink_loop_is_a_400(never, tmp_path):
             assert_error(chat(u, {"model": "tiny", "messages": [{"role": "user", "content": [part]}]}), 400)
 
 
-def test_a_prompt_over_the_context_is_a_400_before_the_prefill(tiny_model_dir, tmp_path):
+def test_a_request_fits_the_context_or_is_a_400_before_the_prefill(tiny_model_dir, tmp_path):
     short = tmp_path / "short-context"
     shutil.copytree(tiny_model_dir, short)
     config = json.loads((short / "config.json").read_text())
@@ -283,12 +283,25 @@ def test_a_prompt_over_the_context_is_a_400_before_the_prefill(tiny_model_dir, t
     text["max_position_embeddings"] = 64
     (short / "config.json").write_text(json.dumps(config))
     be = make_backend("transformers", model=str(short))
+    be.decoder.logits_processors.append(NeverStop(be.decoder.stop_ids))  # rows end only at their limit
     assert be.context_length == 64
-    with running(create_app(serve_cfg(), backend=be)) as u:
+    # the server's default limit (100) is more than the context leaves: a request that sets none runs to the context
+    with running(create_app(serve_cfg(generate=GenerateConfig(max_new_tokens=100, batch_size=2)), backend=be)) as u:
         err = assert_error(chat(u, {"model": "tiny", "messages": [{"role": "user", "content": "word " * 200}]}),
-                           400)
+                           400, code="context_length_exceeded", param="messages")
         assert "context of 64" in err["message"]
         assert chat(u, body(max_tokens=2)).status_code == 200
+        r = chat(u, body())
+        assert r.status_code == 200, r.text
+        got = r.json()
+        assert got["usage"]["total_tokens"] == 64 and got["choices"][0]["finish_reason"] == "length"
+        prompt = got["usage"]["prompt_tokens"]
+        # a limit the request sets itself is not cut: over the context it is refused, as vLLM refuses it
+        err = assert_error(chat(u, body(max_tokens=65 - prompt)), 400, code="context_length_exceeded",
+                           param="max_tokens")
+        assert f"maximum context length is 64 tokens and the request has {prompt} input tokens" in err["message"]
+        fits = chat(u, body(max_completion_tokens=64 - prompt)).json()
+        assert fits["usage"]["total_tokens"] == 64 and fits["choices"][0]["finish_reason"] == "length"
 
 
 def test_a_stopped_row_leaves_the_decoder_at_its_next_step_and_its_batch_mates_unchanged(tiny_model):

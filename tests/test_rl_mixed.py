@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from procs import run_group
 from transformers import TrainerCallback
 
 from virgo.records import Problem, read_records, write_records
@@ -90,21 +90,6 @@ def overrides(out: Path, problems: Path, model: str, **extra) -> list[str]:
               "num_generations": 2, "max_completion_length": 12, "logging_steps": 1, "save_strategy": "no",
               "resume_from_checkpoint": "none", **extra}
     return [f"{k}={v}" for k, v in values.items()]
-
-
-def run_ranks(cmd: list[str], env: dict, timeout: float) -> tuple[int | None, str]:
-    """Run torchrun in its own process group; on timeout the ranks (and their grading workers) go too."""
-    import signal
-
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        _, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        _, stderr = proc.communicate()
-        return None, f"timed out after {timeout} s (a hang: the ranks' collectives did not pair up)\n{stderr}"
-    return proc.returncode, stderr
 
 
 def losses(out: Path) -> list[float]:
@@ -276,8 +261,8 @@ def test_two_ranks_each_with_a_text_and_a_visual_prompt(tmp_path, launch, tuning
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", __file__,
            "tiny-cpu", *args]
-    code, stderr = run_ranks(cmd, env, timeout=600)
-    assert code == 0, stderr[-4000:]
+    proc = run_group(cmd, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
     values = losses(out)
     assert len(values) == 2 and all(math.isfinite(v) for v in values)
     expected = {0: [False, True, False, True], 1: [True, False, True, False]}  # visual prompt? per micro-step

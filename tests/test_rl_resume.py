@@ -4,11 +4,10 @@ same model as a run that was never interrupted (weights, optimizer and RNG state
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
-from procs import kill_after_records
+from procs import kill_after_records, run_group
 
 from virgo.train.callbacks import read_log
 
@@ -39,7 +38,7 @@ def test_sigkill_then_resume_continues_from_the_checkpoint(tmp_path):
     saved = [json.loads(x)["step"] for x in (out / "checkpoints.jsonl").read_text().splitlines()]
     assert saved and not (out / "model.safetensors").exists()
 
-    done = subprocess.run(_command(out, problems), check=False, capture_output=True, text=True, timeout=600)
+    done = run_group(_command(out, problems), timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     info = json.loads((out / "run_info.json").read_text())
     assert info["resumed_from"] and info["resumed_from"].endswith(f"checkpoint-{saved[-1]}")
@@ -49,7 +48,7 @@ def test_sigkill_then_resume_continues_from_the_checkpoint(tmp_path):
     assert json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8
 
     reference = tmp_path / "reference"
-    ref = subprocess.run(_command(reference, problems), check=False, capture_output=True, text=True, timeout=600)
+    ref = run_group(_command(reference, problems), timeout=600)
     assert ref.returncode == 0, ref.stderr[-3000:]
     a, b = _weights(out), _weights(reference)
     assert a.keys() == b.keys()

@@ -13,15 +13,18 @@ tests/test_train_distributed.py -k mixed`` (each case prints its per-step losses
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from procs import run_group
 
 REPO = Path(__file__).resolve().parents[1]
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
@@ -80,7 +83,7 @@ def reference(family_model, mixed_file, tmp_path_factory) -> dict[int, float]:
 def _probe_run(out: Path, *overrides: str, nproc: int = 2) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", __file__,
            "probe", str(out), f"output_dir={out}", *overrides]
-    return subprocess.run(cmd, check=False, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
+    return run_group(cmd, cwd=REPO, env=_env(), timeout=600)
 
 
 def _losses(out: Path) -> dict[int, float]:
@@ -150,12 +153,12 @@ def test_fsdp2_run_resumes_from_its_checkpoint(mixed_file, tmp_path, monkeypatch
              "per_device_train_batch_size=1", *COMMON, "save_strategy=steps", "save_steps=2"]
     monkeypatch.setenv("VIRGO_CACHE", str(tmp_path / "cache"))  # tiny:xs, built once for both runs and the reference
     env = _env()
-    cut = subprocess.run([sys.executable, "-m", "virgo", "train", "-n", "2", "-o", str(out), *first, "max_steps=2"],
-                         check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    cut = run_group([sys.executable, "-m", "virgo", "train", "-n", "2", "-o", str(out), *first, "max_steps=2"],
+                    cwd=REPO, env=env, timeout=600)
     assert cut.returncode == 0, cut.stdout[-3000:] + cut.stderr[-3000:]
     assert {p.name for p in (out / "checkpoint-2").iterdir()} >= {"model.safetensors", "optimizer.pt", "scheduler.pt"}
-    again = subprocess.run([sys.executable, "-m", "virgo", "train", "-n", "2", "-o", str(out), *first],
-                           check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    again = run_group([sys.executable, "-m", "virgo", "train", "-n", "2", "-o", str(out), *first], cwd=REPO,
+                      env=env, timeout=600)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert f"resuming from {out / 'checkpoint-2'} (step 2)" in again.stdout
     # the uninterrupted reference: one process, the same global batches (as in the mixed-modality test)
@@ -190,13 +193,13 @@ def test_two_nodes_on_localhost_through_virgo_train(mixed_file, tmp_path):
            "per_device_train_batch_size=1", *COMMON]
     env = {**_env(), "VIRGO_CACHE": str(cache)}
     nodes = [subprocess.Popen([*cmd, "--machine-rank", str(rank)], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True) for rank in (0, 1)]
     try:
         logs = [node.communicate(timeout=600)[0] for node in nodes]
     finally:
-        for node in nodes:
-            if node.poll() is None:
-                node.kill()
+        for node in nodes:  # each node's launcher with its ranks, whether it ended or hung
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(node.pid, signal.SIGKILL)
     for rank, (node, log) in enumerate(zip(nodes, logs)):
         assert node.returncode == 0, f"node {rank}:\n{log[-4000:]}"
         assert "--nnodes=2" in log and f"--node_rank={rank}" in log and f"--master_port={port}" in log

@@ -7,11 +7,11 @@ import dataclasses
 import json
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from procs import run_group
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
@@ -180,10 +180,9 @@ def test_cli_two_processes_on_cpu(tiny_model_dir, tmp_path):
     (cache / "tiny-models" / "xs-seed0").symlink_to(tiny_model_dir)  # what `tiny:xs` would build
     out = tmp_path / "OUT"
     env = {**os.environ, "VIRGO_CACHE": str(cache)}
-    proc = subprocess.run(
+    proc = run_group(
         [sys.executable, "-m", "virgo", "train", "--config", "recipes/tiny-cpu.yaml", "--num-processes", "2",
-         "--max-steps", "6", "--output-dir", str(out)],
-        check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+         "--max-steps", "6", "--output-dir", str(out)], cwd=REPO, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "torch.distributed.run" in proc.stdout and "--nproc_per_node=2" in proc.stdout
     info = json.loads((out / "run_info.json").read_text())
@@ -208,12 +207,11 @@ def test_zero3_two_processes_on_cpu(tiny_model_dir, train_file, tmp_path, tuning
     from transformers import AutoModelForImageTextToText
 
     out = tmp_path / "z3"
-    proc = subprocess.run(
+    proc = run_group(
         [sys.executable, "-m", "virgo", "train", "--config", "recipes/tiny-cpu.yaml", "--num-processes", "2",
          "--launch", "zero3", "--max-steps", "4", "--output-dir", str(out), f"model_name_or_path={tiny_model_dir}",
          f"train_files={train_file}", "per_device_train_batch_size=4", "logging_steps=1",
-         f"finetuning_type={tuning}"],
-        check=False, cwd=REPO, capture_output=True, text=True, timeout=300)
+         f"finetuning_type={tuning}"], cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert json.loads((out / "run_info.json").read_text())["world_size"] == 2
     assert (out / "checkpoint-4" / "global_step4").is_dir()  # a DeepSpeed (partitioned) checkpoint

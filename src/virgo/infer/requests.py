@@ -34,6 +34,9 @@ class GenRequest:
     cfg: GenerateConfig | None = None
     on_text: TextCallback | None = None
     should_stop: StopCheck | None = None
+    # The caller chose max_new_tokens itself (an API request's max_tokens): a prompt that leaves less room than that
+    # in the model's context fails the request, as vLLM and OpenAI answer it. Otherwise the row ends at the context.
+    max_tokens_given: bool = False
 
     @classmethod
     def from_problem(cls, problem: Problem, sample: int, cfg: GenerateConfig) -> GenRequest:

@@ -155,7 +155,6 @@ def build(cfg: RLConfig, *, callbacks: Sequence[Any] = ()) -> Run:
     if not cfg.output_dir:
         raise ValueError("output_dir is not set")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
     from transformers import set_seed
 
     from virgo.rl.data import build_dataset, read_problems
@@ -164,10 +163,10 @@ def build(cfg: RLConfig, *, callbacks: Sequence[Any] = ()) -> Run:
     from virgo.train.callbacks import CHECKPOINTS_NAME, LOG_NAME, CheckpointIndexCallback, JsonlLogCallback
     from virgo.train.freeze import format_summary, setup_trainable, trainable_summary
     from virgo.train.models import resolve_model
+    from virgo.train.runtime import set_up_process
     from virgo.train.sft import _load_model, _versions, resolve_resume
 
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
+    set_up_process(cfg)
     out = Path(cfg.output_dir)
     model_path = resolve_model(cfg.model_name_or_path)
     processor, template = prepare_processor(cfg, model_path)

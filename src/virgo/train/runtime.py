@@ -33,6 +33,43 @@ def init_cpu_deepspeed(launch: str) -> None:
         deepspeed.init_distributed(dist_backend="gloo")
 
 
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory(mib: int) -> bool:
+    """Serve allocations up to ``mib`` MiB from glibc's heap and keep up to twice that freed at its top.
+
+    Why: torch's CPU allocator does not cache. By default glibc maps every large tensor (activations, logits, their
+    gradients) with a fresh ``mmap`` and unmaps it when freed, so each training step faults in and zeroes the same
+    pages again; kept in the heap, the next step reuses them. tcmalloc or jemalloc via ``LD_PRELOAD`` (what Intel's
+    CPU launcher does) do the same but must be set before the process starts; ``mallopt`` works from here. Returns
+    whether glibc took the setting (False elsewhere: musl, macOS, Windows).
+    """
+    import ctypes
+    import platform
+
+    if mib <= 0 or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    limit = mib << 20
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, limit)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2 * limit))
+
+
+def set_up_process(cfg) -> None:
+    """Per-process settings of a training stage (SFT or RL: ``LaunchOptions``): torch's thread count, and on CPU
+    the heap kept between steps (`keep_freed_memory`)."""
+    import torch
+
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    if not torch.cuda.is_available():
+        keep_freed_memory(cfg.cpu_heap_keep_mib)
+
+
 def runtime_args(cfg: TrainConfig) -> TrainConfig:
     """The config as the Trainer runs it: what only this machine and launch decide (device, backend, DeepSpeed
     config, label names) set on a copy. The config is TRL's SFTConfig, so nothing else is mapped."""

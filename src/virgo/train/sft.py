@@ -41,7 +41,7 @@ from virgo.train.callbacks import (
     say as _say,
 )
 from virgo.train.config import TrainConfig
-from virgo.train.runtime import check_loggers, runtime_args, shard_for_fsdp2, with_eval_defaults
+from virgo.train.runtime import check_loggers, runtime_args, set_up_process, shard_for_fsdp2, with_eval_defaults
 
 CONFIG_NAME = "train_config.yaml"
 RUN_INFO_NAME = "run_info.json"
@@ -239,7 +239,6 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     if not cfg.output_dir:
         raise ValueError("output_dir is not set")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
 
     from virgo.train.freeze import vision_tower
     from virgo.train.geneval import GenerationEval
@@ -248,8 +247,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     from virgo.train.trainer import SFTTrainer
 
     check_loggers(cfg.report_to)
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
+    set_up_process(cfg)
     out = Path(cfg.output_dir)
     model_path = resolve_model(cfg.model_name_or_path)
     processor, cfg = _processor_for(with_eval_defaults(cfg), model_path)

@@ -19,6 +19,15 @@ class GenerationFailures(RuntimeError):
         super().__init__(f"{len(failures)} request(s) failed after retries; first: {first}")
 
 
+class ContextLengthError(ValueError):
+    """A request that does not fit the model's context; ``param`` names the request field at fault (``messages``
+    for the prompt, ``max_tokens`` for an explicit limit the prompt leaves no room for)."""
+
+    def __init__(self, message: str, param: str):
+        super().__init__(message)
+        self.param = param
+
+
 class Backend(abc.ABC):
     """A way to generate. ``model_name`` is what generation records name as their model."""
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from virgo.infer.backends.base import Backend, GenerationFailures
+from virgo.infer.backends.base import Backend, ContextLengthError, GenerationFailures
 from virgo.infer.config import GenerateConfig
 from virgo.infer.generation import Decoder, Encoded, LogitsProcessor, RowSpec
 from virgo.infer.requests import GenOutput, GenRequest
@@ -100,9 +100,27 @@ class TransformersBackend(Backend):
 
     # -- generation -----------------------------------------------------------------------------------------
 
-    def row_spec(self, req: GenRequest, cfg: GenerateConfig) -> RowSpec:
+    def room(self, req: GenRequest, cfg: GenerateConfig, prompt_tokens: int) -> int:
+        """The tokens this request may generate: its ``max_new_tokens``, cut to what the model's context leaves
+        after the prompt (rope models run on past it, into positions they never trained on). A prompt that fills
+        the context, or one that leaves less than the request's own explicit limit, fails the request."""
+        limit = req.settings(cfg).max_new_tokens
+        if self.context_length is None:
+            return limit
+        left = self.context_length - prompt_tokens
+        if left <= 0:  # refused before the prefill: a prompt this long would only exhaust memory
+            raise ContextLengthError(f"request {req.id!r}: the prompt is {prompt_tokens} tokens, over the model's "
+                                     f"context of {self.context_length}", param="messages")
+        if limit > left and req.max_tokens_given:  # worded as vLLM's server words it
+            raise ContextLengthError(f"max_tokens is too large: {limit}. This model's maximum context length is "
+                                     f"{self.context_length} tokens and the request has {prompt_tokens} input tokens "
+                                     f"({limit} > {self.context_length} - {prompt_tokens})", param="max_tokens")
+        return min(limit, left)
+
+    def row_spec(self, req: GenRequest, cfg: GenerateConfig, max_new_tokens: int | None = None) -> RowSpec:
         c = req.settings(cfg)
-        return RowSpec(max_new_tokens=c.max_new_tokens, temperature=c.temperature, top_p=c.top_p,
+        return RowSpec(max_new_tokens=c.max_new_tokens if max_new_tokens is None else max_new_tokens,
+                       temperature=c.temperature, top_p=c.top_p,
                        repetition_penalty=c.repetition_penalty, seed=req.resolved_seed(cfg),
                        thinking_budget=c.thinking_budget, force_wait=c.force_wait, on_text=req.on_text,
                        should_stop=req.should_stop)
@@ -112,19 +130,15 @@ class TransformersBackend(Backend):
         order = sorted(range(len(requests)), key=lambda i: -self.length_estimate(requests[i], cfg))
         failures: dict[int, BaseException] = {}
         for start in range(0, len(order), cfg.batch_size):
-            chunk, encoded = [], []
+            chunk, encoded, specs = [], [], []
             for i in order[start:start + cfg.batch_size]:
                 try:
                     e = self.encode(requests[i], cfg)
-                    if self.context_length is not None and len(e) >= self.context_length:
-                        # refused before the prefill: a prompt this long would only exhaust memory
-                        raise ValueError(f"request {requests[i].id!r}: the prompt is {len(e)} tokens, over the "
-                                         f"model's context of {self.context_length}")
+                    specs.append(self.row_spec(requests[i], cfg, self.room(requests[i], cfg, len(e))))
                     encoded.append(e)
                     chunk.append(i)
                 except ValueError as e:  # a bad image or prompt fails its own request, not the run
                     failures[i] = e
-            specs = [self.row_spec(requests[i], cfg) for i in chunk]
             for j, res in self.decoder.run(encoded, specs):
                 text = self._decode(res.token_ids)
                 yield chunk[j], GenOutput(

@@ -18,6 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from virgo.infer.backends.base import ContextLengthError
 from virgo.infer.requests import GenOutput, GenRequest
 from virgo.infer.server.config import ServeConfig
 from virgo.infer.server.convert import ChatParams, choice, to_params, usage, virgo_info
@@ -54,6 +55,8 @@ def _failure(e: BaseException) -> APIError:
     """A job's error as the answer: the request's own fault (a bad image, a prompt too long) is a 400."""
     if isinstance(e, APIError):
         return e
+    if isinstance(e, ContextLengthError):
+        return APIError(400, str(e), param=e.param, code="context_length_exceeded")  # OpenAI's code
     if isinstance(e, (ValueError, ImageError)):
         return APIError(400, str(e))
     return APIError(500, f"generation failed ({type(e).__name__}); see the server log")
@@ -90,7 +93,8 @@ class Server:
             raise APIError(400, f"n={p.n} is more than this server's queue holds ({self.worker.max_queue})",
                            param="n")
         reqs = [GenRequest(p.messages, p.images, id=rid, sample=i, seed=seed + i, cfg=p.cfg,
-                           on_text=on_text(i) if on_text else None) for i in range(p.n)]
+                           on_text=on_text(i) if on_text else None, max_tokens_given=p.max_tokens_given)
+                for i in range(p.n)]
         try:
             return self.worker.submit(reqs, deadline)
         except QueueFull as e:

@@ -45,6 +45,7 @@ class ChatParams:
     stream: bool = False
     include_usage: bool = False
     seed: int | None = None
+    max_tokens_given: bool = False  # the request set max_tokens / max_completion_tokens
 
 
 def _local_image(path: str, image_root: Path | None) -> Path:
@@ -124,7 +125,8 @@ def to_params(req: ChatCompletionRequest, base: GenerateConfig, image_root: Path
         raise APIError(400, str(e)) from None
     opts = req.stream_options
     return ChatParams(messages, images, cfg, n=req.n or 1, stream=bool(req.stream),
-                      include_usage=bool(opts is not None and opts.include_usage), seed=req.seed)
+                      include_usage=bool(opts is not None and opts.include_usage), seed=req.seed,
+                      max_tokens_given=req.token_limit is not None)
 
 
 # -- responses -------------------------------------------------------------------------------------------------
