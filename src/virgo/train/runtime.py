@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from virgo.train.config import TrainConfig
+from virgo.train.tuning import LaunchOptions
 
 DEEPSPEED_ZERO3 = "ds_z3.json"
 
@@ -59,7 +60,7 @@ def keep_freed_memory(mib: int) -> bool:
     return bool(libc.mallopt(M_MMAP_THRESHOLD, limit)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2 * limit))
 
 
-def set_up_process(cfg) -> None:
+def set_up_process(cfg: LaunchOptions) -> None:
     """Per-process settings of a training stage (SFT or RL: ``LaunchOptions``): torch's thread count, and on CPU
     the heap kept between steps (`keep_freed_memory`)."""
     import torch

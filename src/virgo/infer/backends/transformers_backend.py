@@ -112,9 +112,10 @@ class TransformersBackend(Backend):
             raise ContextLengthError(f"request {req.id!r}: the prompt is {prompt_tokens} tokens, over the model's "
                                      f"context of {self.context_length}", param="messages")
         if limit > left and req.max_tokens_given:  # worded as vLLM's server words it
-            raise ContextLengthError(f"max_tokens is too large: {limit}. This model's maximum context length is "
-                                     f"{self.context_length} tokens and the request has {prompt_tokens} input tokens "
-                                     f"({limit} > {self.context_length} - {prompt_tokens})", param="max_tokens")
+            raise ContextLengthError(f"'max_tokens' or 'max_completion_tokens' is too large: {limit}. This model's "
+                                     f"maximum context length is {self.context_length} tokens and the request has "
+                                     f"{prompt_tokens} input tokens ({limit} > {self.context_length} - "
+                                     f"{prompt_tokens})", param="max_tokens")
         return min(limit, left)
 
     def row_spec(self, req: GenRequest, cfg: GenerateConfig, max_new_tokens: int | None = None) -> RowSpec:
