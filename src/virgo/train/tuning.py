@@ -75,7 +75,7 @@ class LaunchOptions:
     torch_threads: int | None = opt(None, ge=1, help="torch.set_num_threads per process; null = leave as is.")
     cpu_heap_keep_mib: int = opt(256, ge=0, help="Training on CPU (glibc): allocations up to this many MiB come "
                                  "from the heap, and freed memory stays there for the next step, instead of a fresh "
-                                 "mmap (page faults, zeroed pages) per large tensor per step: 1.2x tokens/s on the "
+                                 "mmap (page faults, zeroed pages) per large tensor per step: 1.1x tokens/s on the "
                                  "tiny model (benchmarks/train_packing.py), a few % more RSS. 0 = glibc's default; "
                                  "GPU runs are left alone.")
     progress: bool = opt(True, help="Progress bars (tokenizing and training); the loss still goes to the JSONL "
