@@ -40,9 +40,8 @@ def runtime_args(cfg: RLConfig, rewards) -> RLConfig:
     """The config as GRPOTrainer runs it: what only this machine, this launch and the reward set decide."""
     import torch
 
-    from virgo.train.runtime import deepspeed_config, init_cpu_deepspeed
+    from virgo.train.runtime import deepspeed_config
 
-    init_cpu_deepspeed(cfg.launch)
     cuda = torch.cuda.is_available()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     checkpointing = bool(cfg.activation_checkpointing)

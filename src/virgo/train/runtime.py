@@ -25,7 +25,7 @@ def deepspeed_config(cfg: TrainConfig) -> str | None:
 
 def init_cpu_deepspeed(launch: str) -> None:
     """DeepSpeed's CPU runtime (ZeRO-3 under torchrun on CPU): its own process group must exist before the ZeRO-3
-    config reads the world size. On GPUs accelerate's DeepSpeed launcher does this. (SFT and RL both call it.)"""
+    config reads the world size. On GPUs accelerate's DeepSpeed launcher does this."""
     import torch
 
     if launch == "zero3" and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
@@ -61,14 +61,16 @@ def keep_freed_memory(mib: int) -> bool:
 
 
 def set_up_process(cfg: LaunchOptions) -> None:
-    """Per-process settings of a training stage (SFT or RL: ``LaunchOptions``): torch's thread count, and on CPU
-    the heap kept between steps (`keep_freed_memory`)."""
+    """Per-process settings of a training stage (SFT or RL: ``LaunchOptions``), before its model loads: torch's
+    thread count, on CPU the heap kept between steps (`keep_freed_memory`) and DeepSpeed's process group for ZeRO-3
+    (`init_cpu_deepspeed`)."""
     import torch
 
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     if not torch.cuda.is_available():
         keep_freed_memory(cfg.cpu_heap_keep_mib)
+    init_cpu_deepspeed(cfg.launch)
 
 
 def runtime_args(cfg: TrainConfig) -> TrainConfig:
@@ -80,7 +82,6 @@ def runtime_args(cfg: TrainConfig) -> TrainConfig:
 
     cuda = torch.cuda.is_available()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    init_cpu_deepspeed(cfg.launch)
     checkpointing = bool(cfg.activation_checkpointing)
     return dataclasses.replace(
         cfg,

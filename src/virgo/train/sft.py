@@ -251,7 +251,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     out = Path(cfg.output_dir)
     model_path = resolve_model(cfg.model_name_or_path)
     processor, cfg = _processor_for(with_eval_defaults(cfg), model_path)
-    args = runtime_args(cfg)  # before the model: sets up the process group and ZeRO-3 partitioned loading
+    args = runtime_args(cfg)  # before the model: ZeRO-3 partitioned loading
     is_main = args.process_index == 0
     train_set, dev_set, preflight = _data(cfg, processor, is_main)
     model, summary, merger, sharded = _model(cfg, model_path, args, is_main)

@@ -118,10 +118,10 @@ class TransformersBackend(Backend):
                                      f"{prompt_tokens})", param="max_tokens")
         return min(limit, left)
 
-    def row_spec(self, req: GenRequest, cfg: GenerateConfig, max_new_tokens: int | None = None) -> RowSpec:
+    def row_spec(self, req: GenRequest, cfg: GenerateConfig, max_new_tokens: int) -> RowSpec:
+        """The row's decoding settings; ``max_new_tokens`` is the request's limit cut to the context (`room`)."""
         c = req.settings(cfg)
-        return RowSpec(max_new_tokens=c.max_new_tokens if max_new_tokens is None else max_new_tokens,
-                       temperature=c.temperature, top_p=c.top_p,
+        return RowSpec(max_new_tokens=max_new_tokens, temperature=c.temperature, top_p=c.top_p,
                        repetition_penalty=c.repetition_penalty, seed=req.resolved_seed(cfg),
                        thinking_budget=c.thinking_budget, force_wait=c.force_wait, on_text=req.on_text,
                        should_stop=req.should_stop)
