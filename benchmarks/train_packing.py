@@ -14,11 +14,14 @@ gradient checkpointing off. Configurations:
 - packed_glibc_heap: the same with glibc's default heap (``cpu_heap_keep_mib=0``): every large tensor a fresh
   mmap, faulted in again each step. All the others keep freed memory in the heap (the default; see
   ``virgo.train.runtime.keep_freed_memory``), so "vs block_mask" compares the attention and packing alone.
+- packed_all_logits: the same with logits at every position (``logits_at_labels=false``); all the others run the
+  LM head and the loss only where a label is (the default; see ``virgo.train.collate``).
 Each configuration runs the real ``virgo.train.sft.train`` in its own subprocess (so peak RSS is its own), in
-interleaved order, ``--repeats`` times. Tokens/s counts real (non-padding) tokens over the steps after the first
-(the first pays for allocation). "% peak" is model FLOPs (6 x language-model parameters x tokens/s) over the fp32
-matmul peak measured in the same run (the best of square 2048 matmuls at the same thread count). "faults/step" is
-the minor page faults per step: pages the kernel mapped and zeroed anew.
+interleaved order, ``--repeats`` times. Tokens/s counts real (non-padding) tokens, read from the batches the
+training steps receive, over the steps after the first (the first pays for allocation). "% peak" is model
+FLOPs (6 x language-model parameters x tokens/s) over the fp32 matmul peak measured in the same run (the best of
+square 2048 matmuls at the same thread count). "faults/step" is the minor page faults per step: pages the kernel
+mapped and zeroed anew.
 
 Part 2, time per token when samples are S tokens long, two per row, S = 512 ... 8192 (text only), for padded,
 block_mask and the new per-segment attention.
@@ -55,12 +58,17 @@ MODES = {  # name -> config overrides (the batch is filled in from --batch)
     "segments_8": ["packing=true", "packed_attention=sdpa_segments"],
     "packed": ["packing=true", "packed_attention=auto"],
     "packed_glibc_heap": ["packing=true", "packed_attention=auto", "cpu_heap_keep_mib=0"],
+    "packed_all_logits": ["packing=true", "packed_attention=auto", "logits_at_labels=false"],
 }
 SWEEP_MODES = ("padded", "block_mask", "packed")
 SWEEP_S = (512, 1024, 2048, 4096, 8192)
 # Model shapes (virgo.modeling.tiny.TinySpec fields): the tiny xs, and one decoder layer of Qwen2-VL-2B.
-SHAPES = {"xs": {}, "2b-layer": {"hidden_size": 1536, "num_hidden_layers": 1, "num_attention_heads": 12,
-                                 "num_key_value_heads": 2, "intermediate_size": 8960}}
+# "xs-vocab152k" is xs with Qwen2-VL's vocabulary size (the trained tokenizer's rows, then new rows no token uses):
+# the LM head and the logits at a real model's size.
+QWEN2_VL_VOCAB = 151_936
+SHAPES = {"xs": {}, "xs-vocab152k": {},
+          "2b-layer": {"hidden_size": 1536, "num_hidden_layers": 1, "num_attention_heads": 12,
+                       "num_key_value_heads": 2, "intermediate_size": 8960}}
 
 
 def _peak_rss_mib() -> float:
@@ -121,22 +129,27 @@ def run_child(spec: dict) -> dict:
     import torch
     from transformers import TrainerCallback
 
-    from virgo.train import collate
     from virgo.train.config import load_config
     from virgo.train.sft import train
+    from virgo.train.trainer import SFTTrainer
 
     torch.set_num_threads(spec["threads"])
-    steps: list[dict] = []  # per step: real tokens collated, processed positions, samples; end time
-    original = collate.SFTCollator.__call__
+    steps: list[dict] = []  # per step: real tokens, sum of squared sample lengths, processed positions, samples
+    original = SFTTrainer.training_step
 
-    def counting_call(self, features):
-        batch = original(self, features)
-        steps.append({"real": sum(len(f["input_ids"]) for f in features),
-                      "square": sum(len(f["input_ids"]) ** 2 for f in features),
-                      "processed": batch["input_ids"].numel(), "samples": len(features)})
-        return batch
+    def counting_step(self, model, inputs, *args, **kw):
+        # Counted from the batch the step receives (the collator may run in a loader worker): a padded batch's
+        # samples are its mask's rows, a packed row's start where its text positions restart at 0.
+        if "attention_mask" in inputs:
+            lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        else:
+            starts = (inputs["position_ids"][0, 0] == 0).nonzero().flatten().tolist()
+            lengths = [b - a for a, b in zip(starts, starts[1:] + [inputs["input_ids"].shape[1]])]
+        steps.append({"real": sum(lengths), "square": sum(n * n for n in lengths),
+                      "processed": inputs["input_ids"].numel(), "samples": len(lengths)})
+        return original(self, model, inputs, *args, **kw)
 
-    collate.SFTCollator.__call__ = counting_call
+    SFTTrainer.training_step = counting_step
     ends: list[float] = []
     faults: list[int] = []  # minor page faults so far, at each step's end
     info: dict = {}
@@ -169,6 +182,15 @@ def run_child(spec: dict) -> dict:
             "us_per_token": 1e6 * seconds / real,
             "samples_per_step": statistics.fmean(s["samples"] for s in timed), "peak_rss_mib": _peak_rss_mib(),
             "params": info["params"], "faults_per_step": (faults[-1] - faults[0]) / max(len(ends) - 1, 1)}
+
+
+def widen_vocabulary(model_dir: Path, size: int) -> None:
+    """Give the saved model ``size`` embedding and LM-head rows (rows past the tokenizer's stay unused)."""
+    from virgo.modeling.load import load_model_and_processor
+
+    model, _ = load_model_and_processor(model_dir)
+    model.resize_token_embeddings(size)
+    model.save_pretrained(model_dir, safe_serialization=True)
 
 
 def matmul_peak(threads: int, n: int = 2048, reps: int = 8) -> dict:
@@ -246,6 +268,30 @@ def _range(values: list[float], fmt: str = ",.0f") -> str:
     return f"{min(values):{fmt}}-{max(values):{fmt}}" if len(values) > 1 else f"{values[0]:{fmt}}"
 
 
+def report_sweep(a, first: dict, sweep: dict[str, list[dict]]) -> tuple[dict, dict, float]:
+    """Part 2's table: median time per token at each S, and its growth from the shortest S to the longest."""
+    modes = [m for m in SWEEP_MODES if m in a.sweep_modes]
+    if not a.sweep:
+        return {}, {}, float("nan")
+    print(f"\ntime per token (us), two samples of S tokens per row, {a.sweep_steps} steps (first excluded)")
+    print(f"{'S':>6}" + "".join(f"{m:>20}" for m in modes))
+    per_s: dict[str, dict[int, float]] = {m: {} for m in modes}
+    for s in a.sweep:
+        cells = []
+        for m in modes:
+            us = [r["us_per_token"] for r in sweep[f"{m}@{s}"]]
+            per_s[m][s] = statistics.median(us)
+            cells.append(f"{_range(us, '.0f'):>20}")
+        print(f"{s:>6}" + "".join(cells))
+    lo, hi = min(a.sweep), max(a.sweep)
+    growth = {m: per_s[m][hi] / per_s[m][lo] for m in modes}
+    print(f"{'S ' + str(hi) + '/' + str(lo):>6}" + "".join(f"{growth[m]:>19.2f}x" for m in modes))
+    # FLOPs per token of a sample of S tokens: 6 x params + 6 x attention width x S (see run_child)
+    flops = {s: 6 * first["params"] + 6 * first["attn_width"] * s for s in (lo, hi)}
+    print(f"flops x {flops[hi] / flops[lo]:.2f}x: the growth the FLOP count alone predicts at equal efficiency")
+    return per_s, growth, flops[hi] / flops[lo]
+
+
 def report(a, stats: dict, budget: int, mix: dict[str, list[dict]], peaks: list[float],
            sweep: dict[str, list[dict]]) -> dict:
     peak = max(peaks)
@@ -273,29 +319,14 @@ def report(a, stats: dict, budget: int, mix: dict[str, list[dict]], peaks: list[
         summary[name] = {"tokens_per_s": tps, "pct_peak": pct, "pct_peak_with_attention": pct_attn,
                          "peak_rss_mib": rss, "vs_block_mask": ratio,
                          "faults_per_step": [r["faults_per_step"] for r in runs]}
-    modes = [m for m in SWEEP_MODES if m in a.sweep_modes]
-    print(f"\ntime per token (us), two samples of S tokens per row, {a.sweep_steps} steps (first excluded)")
-    print(f"{'S':>6}" + "".join(f"{m:>20}" for m in modes))
-    per_s: dict[str, dict[int, float]] = {m: {} for m in modes}
-    for s in a.sweep:
-        cells = []
-        for m in modes:
-            us = [r["us_per_token"] for r in sweep[f"{m}@{s}"]]
-            per_s[m][s] = statistics.median(us)
-            cells.append(f"{_range(us, '.0f'):>20}")
-        print(f"{s:>6}" + "".join(cells))
-    lo, hi = min(a.sweep), max(a.sweep)
-    growth = {m: per_s[m][hi] / per_s[m][lo] for m in modes}
-    print(f"{'S ' + str(hi) + '/' + str(lo):>6}" + "".join(f"{growth[m]:>19.2f}x" for m in modes))
-    # FLOPs per token of a sample of S tokens: 6 x params + 6 x attention width x S (see run_child)
-    flops = {s: 6 * first["params"] + 6 * first["attn_width"] * s for s in (lo, hi)}
-    print(f"flops x {flops[hi] / flops[lo]:.2f}x: the growth the FLOP count alone predicts at equal efficiency")
+    per_s, growth, flops_growth = report_sweep(a, first, sweep)
     targets = []
     if "packed" in summary and "block_mask" in summary:
         targets.append(("new packing >= 2x the block-mask packing in tokens/s",
                         summary["packed"]["vs_block_mask"] >= 2))
     if "packed" in growth:
-        targets.append((f"time per token within 1.3x from S={lo} to S={hi}", growth["packed"] <= 1.3))
+        targets.append((f"time per token within 1.3x from S={min(a.sweep)} to S={max(a.sweep)}",
+                        growth["packed"] <= 1.3))
     if "packed" in summary:
         targets.append((">= 30% of matmul peak", statistics.median(summary["packed"]["pct_peak"]) >= 30))
     if "packed" in summary and "block_mask" in summary:
@@ -305,7 +336,7 @@ def report(a, stats: dict, budget: int, mix: dict[str, list[dict]], peaks: list[
     for text, ok in targets:
         print(f"  [{'met' if ok else 'NOT met'}] {text}")
     return {"shape": a.shape, "mix_stats": stats, "budget": budget, "matmul_gflops": peaks, "mix": summary,
-            "us_per_token": per_s, "growth": growth, "flops_growth": flops[hi] / flops[lo],
+            "us_per_token": per_s, "growth": growth, "flops_growth": flops_growth,
             "targets": {t: ok for t, ok in targets}}
 
 
@@ -319,7 +350,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, help=f"samples in the mix ({full['n']})")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--shape", choices=sorted(SHAPES), default="xs",
-                    help="the model: tiny xs, or one decoder layer of Qwen2-VL-2B's shape (xs)")
+                    help="the model: tiny xs, xs with Qwen2-VL's 151,936-entry vocabulary, or one decoder layer "
+                    "of Qwen2-VL-2B's shape (xs)")
     ap.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES),
                     help="configurations of part 1 (all)")
     ap.add_argument("--sweep-modes", nargs="+", choices=SWEEP_MODES, default=list(SWEEP_MODES),
@@ -347,7 +379,9 @@ def run(a) -> None:
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        model = make_tiny_model(tmp / "model", size=TinySpec(**SHAPES[a.shape]) if SHAPES[a.shape] else a.shape)
+        model = make_tiny_model(tmp / "model", size=TinySpec(**SHAPES[a.shape]) if SHAPES[a.shape] else "xs")
+        if a.shape == "xs-vocab152k":
+            widen_vocabulary(model, QWEN2_VL_VOCAB)
         tok = load_processor(model).tokenizer
         data = write_mix(tmp / "mix", tok, a.n, seed=0)
         stats = mix_stats(model, data)

@@ -8,6 +8,8 @@ absolute (relative to their scale); only the order of floating-point sums differ
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -130,15 +132,47 @@ def test_gradients_equal_with_and_without_packing(setup, path):
     model, ds, padded, packed = setup
     use_packed_attention(model, path)
     feats = _features(ds)
-    grads = []
-    for batch in (padded(feats), packed(feats)):
-        model.zero_grad()
-        model(**batch).loss.backward()
-        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
-        model.zero_grad()
-    assert grads[0].keys() == grads[1].keys() and any("layers.0.self_attn.q_proj" in n for n in grads[0])
-    for name, g in grads[0].items():  # 1e-5 absolute, or relative to the gradient's scale where it exceeds 1
-        assert (g - grads[1][name]).abs().max().item() <= 1e-5 * max(g.abs().max().item(), 1.0), name
+    _assert_same_gradients(model, padded(feats), packed(feats))
+
+
+def _loss_and_gradients(model, batch, **kw):
+    model.zero_grad()
+    out = model(**batch, **kw)
+    out.loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    return out, grads
+
+
+def _assert_same_gradients(model, batch_a, batch_b, **kw):
+    """Both batches give the same loss and gradients; returns the two outputs."""
+    (out_a, ga), (out_b, gb) = _loss_and_gradients(model, batch_a, **kw), _loss_and_gradients(model, batch_b, **kw)
+    assert abs(out_a.loss.item() - out_b.loss.item()) < 1e-5
+    assert ga.keys() == gb.keys() and any("layers.0.self_attn.q_proj" in n for n in ga)
+    for name, g in ga.items():  # 1e-5 absolute, or relative to the gradient's scale where it exceeds 1
+        assert (g - gb[name]).abs().max().item() <= 1e-5 * max(g.abs().max().item(), 1.0), name
+    return out_a, out_b
+
+
+@pytest.mark.parametrize("packing", [False, True], ids=["padded", "packed"])
+def test_logits_only_at_labels_keep_the_loss_and_gradients(setup, packing):
+    """``logits_at_labels``: the LM head runs only where the next token has a label; the loss (as the Trainer
+    computes it, summed over num_items_in_batch, and as a mean) and every gradient are unchanged."""
+    model, ds, padded, packed = setup
+    use_packed_attention(model, "sdpa_segments")
+    full = packed if packing else padded
+    lean = dataclasses.replace(full, logits_at_labels=True)
+    feats = _features(ds)
+    batch, lean_batch = full(feats), lean(feats)
+    targets = batch["labels"][:, 1:]
+    n = int((targets != -100).sum())
+    keep = lean_batch["logits_to_keep"]
+    assert keep.dtype == torch.bool and keep.shape == batch["input_ids"].shape and int(keep.sum()) == n
+    assert n < keep.numel() - len(feats) * 10  # prompts and images drop out: not vacuous
+    assert torch.equal(lean_batch["shift_labels"], targets[targets != -100])
+    for kw in ({"num_items_in_batch": torch.tensor(n)}, {}):
+        out_full, out_lean = _assert_same_gradients(model, batch, lean_batch, **kw)
+        assert out_full.logits.shape[:-1] == batch["input_ids"].shape and out_lean.logits.shape[0] == n
 
 
 def test_token_budget_rows_keep_per_sample_losses(setup):

@@ -5,6 +5,13 @@ order (the order the model scatters them into the ``<|image_pad|>`` slots), and 
 none. ``mm_token_type_ids`` (0 text, 1 image, 2 video) is what Qwen2-VL needs to place its 3-D positions.
 When the run shards the model (ZeRO-3, FSDP2), a batch without any image gets a dummy one that cannot change the
 loss (``dummy_image``; see `virgo.train.modality`), so every rank runs the vision tower on every step.
+
+With ``logits_at_labels`` the batch also says where logits are needed: only positions whose next token has a
+label (prompt, image and padding tokens predict nothing the loss counts). transformers' own arguments carry it:
+``logits_to_keep`` (a boolean [B, L] mask; the model runs its LM head on those positions only) and
+``shift_labels`` (their targets, which the Trainer also counts for ``num_items_in_batch``). The loss is the same
+sum over the same positions; the LM head and the cross-entropy, a tenth of a packed step on the tiny model, shrink
+by the prompt's share of the tokens (benchmarks/train_packing.py, ``packed_all_logits``).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ class SFTCollator:
     packing: bool = False
     rope_index: RopeIndex | None = None  # required with packing: the model's get_rope_index
     dummy_image: DummyImage | None = None  # set when the vision tower is sharded: no micro-batch goes without one
+    logits_at_labels: bool = False  # add logits_to_keep / shift_labels (see the module docstring)
 
     def __post_init__(self) -> None:
         if self.packing and self.rope_index is None:
@@ -72,4 +80,14 @@ class SFTCollator:
             batch["image_grid_thw"] = torch.cat([f["image_grid_thw"] for f in with_images])
         if self.dummy_image is not None:
             batch = ensure_image(batch, self.dummy_image, pad_token_id=self.pad_token_id, rope_index=self.rope_index)
+        if self.logits_at_labels:
+            batch.update(label_positions(batch["labels"]))
         return batch
+
+
+def label_positions(labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``logits_to_keep`` (where the next token has a label) and ``shift_labels`` (those labels, flattened in the
+    order transformers' ``slice_logits_to_keep`` gathers a boolean mask's positions)."""
+    shifted = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
+    keep = shifted != IGNORE_INDEX
+    return {"logits_to_keep": keep, "shift_labels": shifted[keep]}

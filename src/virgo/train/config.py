@@ -102,6 +102,10 @@ class TrainConfig(RunDefaults, SFTConfig, ModelTuning, LaunchOptions):
                                      "epoch, every sample once per epoch; a sample longer than the budget gets a row "
                                      "alone). A micro-batch is then one row, so per_device_train_batch_size must be "
                                      "1. null: each micro-batch of per_device_train_batch_size samples is one row.")
+    logits_at_labels: bool = opt(True, help="Run the LM head and the loss only where the next token has a label "
+                                 "(prompt and image tokens need no logits; the loss is the same). false: logits at "
+                                 "every position, as transformers computes them by default (also what a single "
+                                 "process driving several GPUs with DataParallel gets).")
     packed_attention: str = opt("auto", choices=PACKED_ATTENTION, help="With packing, how the samples of a row are "
                                 "kept apart: flash_varlen (flash-attn's variable-length kernel; needs CUDA, "
                                 "flash-attn and bf16 or a half-precision dtype), sdpa_segments (causal SDPA on each "
@@ -119,6 +123,9 @@ class TrainConfig(RunDefaults, SFTConfig, ModelTuning, LaunchOptions):
     save_strategy: str = opt("epoch", help="When to save a checkpoint: epoch (the paper evaluated epoch 5 of 10), "
                              "steps or no.")
     remove_unused_columns: bool = opt(False, help="Kept false: Virgo's collator needs every field.")
+    prediction_loss_only: bool = opt(True, help="Evaluation computes the dev loss only: nothing reads the dev set's "
+                                     "logits, which would otherwise be kept (tokens x vocabulary floats) for all of "
+                                     "it.")
 
     def validate(self) -> None:
         if self.max_steps <= 0 and self.num_train_epochs <= 0:

@@ -206,10 +206,16 @@ def _collator(cfg: TrainConfig, processor, model, args, datasets, is_main: bool)
         dummy = DummyImage.for_processor(processor.image_processor, image_id)
         _say(is_main, "sharded vision tower: a micro-batch without an image gets a 1-token dummy image that does "
                       "not change the loss, so every rank runs the vision tower on every step")
+    # nn.DataParallel (one process driving several GPUs) splits every tensor of the batch along dim 0: the flat
+    # shift_labels would not follow their rows, so there the logits stay at every position.
+    at_labels = cfg.logits_at_labels and args.n_gpu <= 1
+    if cfg.logits_at_labels and not at_labels:
+        _say(is_main, f"logits_at_labels: off under DataParallel ({args.n_gpu} GPUs in one process; torchrun runs "
+                      "one process per GPU and keeps it)")
     return SFTCollator(pad_token_id=pad_id, image_token_id=image_id,
                        video_token_id=video_id if video_id != tok.unk_token_id else None, packing=cfg.packing,
                        rope_index=rope_index_of(model) if cfg.packing else None,
-                       dummy_image=dummy)
+                       dummy_image=dummy, logits_at_labels=at_labels)
 
 
 def _prepare_output(out: Path, cfg: TrainConfig, info: dict[str, Any], resume: str | None) -> None:
