@@ -16,6 +16,9 @@ gradient checkpointing off. Configurations:
   ``virgo.train.runtime.keep_freed_memory``), so "vs block_mask" compares the attention and packing alone.
 - packed_all_logits: the same with logits at every position (``logits_at_labels=false``); all the others run the
   LM head and the loss only where a label is (the default; see ``virgo.train.collate``).
+- packed_torch_compile (only when named in ``--modes``): the same under ``torch_compile=true``, transformers'
+  whole-model ``torch.compile``: every packed row has its own length and its own sample boundaries, so it
+  recompiles and breaks its graphs step after step (``virgo train`` warns).
 Each configuration runs the real ``virgo.train.sft.train`` in its own subprocess (so peak RSS is its own), in
 interleaved order, ``--repeats`` times. Tokens/s counts real (non-padding) tokens, read from the batches the
 training steps receive, over the steps after the first (the first pays for allocation). "% peak" is model
@@ -59,7 +62,9 @@ MODES = {  # name -> config overrides (the batch is filled in from --batch)
     "packed": ["packing=true", "packed_attention=auto"],
     "packed_glibc_heap": ["packing=true", "packed_attention=auto", "cpu_heap_keep_mib=0"],
     "packed_all_logits": ["packing=true", "packed_attention=auto", "logits_at_labels=false"],
+    "packed_torch_compile": ["packing=true", "packed_attention=auto", "torch_compile=true"],
 }
+DEFAULT_MODES = [m for m in MODES if m != "packed_torch_compile"]  # minutes of recompiling; ask for it by name
 SWEEP_MODES = ("padded", "block_mask", "packed")
 SWEEP_S = (512, 1024, 2048, 4096, 8192)
 # Model shapes (virgo.modeling.tiny.TinySpec fields): the tiny xs, and one decoder layer of Qwen2-VL-2B.
@@ -352,8 +357,8 @@ def main() -> None:
     ap.add_argument("--shape", choices=sorted(SHAPES), default="xs",
                     help="the model: tiny xs, xs with Qwen2-VL's 151,936-entry vocabulary, or one decoder layer "
                     "of Qwen2-VL-2B's shape (xs)")
-    ap.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES),
-                    help="configurations of part 1 (all)")
+    ap.add_argument("--modes", nargs="+", choices=list(MODES), default=DEFAULT_MODES,
+                    help="configurations of part 1 (all but packed_torch_compile)")
     ap.add_argument("--sweep-modes", nargs="+", choices=SWEEP_MODES, default=list(SWEEP_MODES),
                     help="configurations of part 2 (all)")
     ap.add_argument("--sweep", type=int, nargs="*", help=f"sample lengths S for part 2 {full['sweep']}")

@@ -76,6 +76,14 @@ def test_a_launch_that_misses_the_papers_global_batch_warns_with_the_fix():
     assert load_config("tiny-cpu").global_batch_warning(3) is None  # no expected_global_batch: no check
 
 
+def test_torch_compile_with_packing_warns():
+    """Whole-model torch.compile recompiles on every new packed row (13x slower in benchmarks/train_packing.py)."""
+    warning = load_config(None, ["packing=true", "torch_compile=true"]).compile_warning()
+    assert warning and "keeps recompiling" in warning and "set torch_compile=false" in warning
+    assert load_config(None, ["packing=true"]).compile_warning() is None
+    assert load_config(None, ["torch_compile=true"]).compile_warning() is None  # padded batches: left alone
+
+
 def test_train_dry_run_states_the_global_batch_before_launching():
     from click.testing import CliRunner
 

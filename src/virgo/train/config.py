@@ -139,6 +139,16 @@ class TrainConfig(RunDefaults, SFTConfig, ModelTuning, LaunchOptions):
             raise ConfigError("give val_size or eval_files, not both")
         self.check_selection()
 
+    def compile_warning(self) -> str | None:
+        """Why ``torch_compile`` slows packed training down; None when it is off or rows are not packed."""
+        if not (self.torch_compile and self.packing):
+            return None
+        # Every packed row has its own length and sample boundaries, so torch.compile recompiles and breaks its
+        # graphs step after step (benchmarks/train_packing.py --modes packed packed_torch_compile).
+        return ("torch_compile=true with packing=true: each packed row has its own length and sample boundaries, "
+                "so torch.compile keeps recompiling (the tiny model on CPU: 13x slower, 1,853 against 24,254 "
+                "tokens/s over 30 steps); set torch_compile=false for packed training")
+
     @property
     def has_dev_set(self) -> bool:
         return bool(self.val_size or self.eval_files)

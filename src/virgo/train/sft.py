@@ -182,6 +182,10 @@ def _model(cfg: TrainConfig, model_path: str, args, is_main: bool):
 
         half = cfg.bf16 or cfg.dtype != "float32"
         _say(is_main, use_packed_attention(model, cfg.packed_attention, half_precision=half).describe())
+    compile_warning = cfg.compile_warning()
+    if compile_warning and is_main:
+        _say(True, f"WARNING: {compile_warning}")
+        warnings.warn(compile_warning, stacklevel=3)
     model, sharded = shard_for_fsdp2(model, cfg, args)
     if sharded:
         _say(is_main, f"FSDP2: torch fully_shard over {args.world_size} ranks ({args.device.type}): vision blocks, "
