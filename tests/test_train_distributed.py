@@ -253,3 +253,20 @@ def _probe_main(argv: list[str]) -> None:
 
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "probe":
     _probe_main(sys.argv[2:])
+
+
+@pytest.mark.distributed
+def test_a_rank_destroys_its_process_group_before_exiting():
+    """`rank_main` ends with `close_process_group`: a gloo group left alive at interpreter exit can abort the rank
+    after a finished run (SIGABRT, "terminate called without an active exception"; seen once in CI)."""
+    code = ("import torch.distributed as dist\n"
+            "from virgo.train.launch import close_process_group\n"
+            "dist.init_process_group('gloo', rank=0, world_size=1)\n"
+            "assert dist.is_initialized()\n"
+            "close_process_group()\n"
+            "close_process_group()  # a second call (no group) is a no-op\n"
+            "print('initialized after:', dist.is_initialized())\n")
+    env = {**_env(), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
+    done = run_group([sys.executable, "-c", code], cwd=REPO, env=env, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "initialized after: False" in done.stdout

@@ -145,3 +145,21 @@ def rank_main(argv: list[str] | None, stage: Stage) -> None:
     ap.add_argument("overrides", nargs="*", help="key=value overrides")
     a = ap.parse_args(argv)
     stage.train()(stage.load(a.config, a.overrides))
+    close_process_group()
+
+
+def close_process_group() -> None:
+    """Destroy the rank's process group before the interpreter shuts down.
+
+    Why: a rank that exits with its gloo group alive can abort in C++ teardown after a finished run ("terminate
+    called without an active exception", SIGABRT, so torchrun reports the run failed): gloo's worker threads still
+    hold work objects whose tensors reach back into a half-finalised interpreter (pytorch/pytorch#179291, which
+    proposed doing this in torch at exit and was abandoned). Seen once in CI on the FSDP2 resume test. Only after
+    success (a failing rank exits anyway, and torchrun stops its peers), and after a barrier: no rank closes its
+    connections while another may still be receiving the last collective's data.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
