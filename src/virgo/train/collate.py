@@ -10,8 +10,9 @@ With ``logits_at_labels`` the batch also says where logits are needed: only posi
 label (prompt, image and padding tokens predict nothing the loss counts). transformers' own arguments carry it:
 ``logits_to_keep`` (a boolean [B, L] mask; the model runs its LM head on those positions only) and
 ``shift_labels`` (their targets, which the Trainer also counts for ``num_items_in_batch``). The loss is the same
-sum over the same positions; the LM head and the cross-entropy, a tenth of a packed step on the tiny model, shrink
-by the prompt's share of the tokens (benchmarks/train_packing.py, ``packed_all_logits``).
+sum over the same positions. Measured side by side (benchmarks/train_packing.py, ``packed_all_logits``): 1.61x the
+tokens/s and 470 MiB less peak RSS at Qwen2-VL's 151,936-entry vocabulary (``--shape xs-vocab152k``); within noise
+at the tiny model's 1,064 entries, where the LM head is a small part of a step.
 """
 
 from __future__ import annotations
