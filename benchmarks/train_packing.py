@@ -68,12 +68,12 @@ DEFAULT_MODES = [m for m in MODES if m != "packed_torch_compile"]  # minutes of 
 SWEEP_MODES = ("padded", "block_mask", "packed")
 SWEEP_S = (512, 1024, 2048, 4096, 8192)
 # Model shapes (virgo.modeling.tiny.TinySpec fields): the tiny xs, and one decoder layer of Qwen2-VL-2B.
-# "xs-vocab152k" is xs with Qwen2-VL's vocabulary size (the trained tokenizer's rows, then new rows no token uses):
-# the LM head and the logits at a real model's size.
-QWEN2_VL_VOCAB = 151_936
 SHAPES = {"xs": {}, "xs-vocab152k": {},
           "2b-layer": {"hidden_size": 1536, "num_hidden_layers": 1, "num_attention_heads": 12,
                        "num_key_value_heads": 2, "intermediate_size": 8960}}
+# Shapes whose vocabulary is widened after the tokenizer is trained (its rows, then new rows no token uses):
+# "xs-vocab152k" is xs with Qwen2-VL's vocabulary size, so the LM head and the logits have a real model's size.
+WIDE_VOCAB = {"xs-vocab152k": 151_936}
 
 
 def _peak_rss_mib() -> float:
@@ -134,6 +134,7 @@ def run_child(spec: dict) -> dict:
     import torch
     from transformers import TrainerCallback
 
+    from virgo.train.attention import segment_bounds
     from virgo.train.config import load_config
     from virgo.train.sft import train
     from virgo.train.trainer import SFTTrainer
@@ -144,12 +145,11 @@ def run_child(spec: dict) -> dict:
 
     def counting_step(self, model, inputs, *args, **kw):
         # Counted from the batch the step receives (the collator may run in a loader worker): a padded batch's
-        # samples are its mask's rows, a packed row's start where its text positions restart at 0.
+        # samples are its mask's rows, a packed row's are where the packed attention splits it.
         if "attention_mask" in inputs:
             lengths = inputs["attention_mask"].sum(dim=1).tolist()
         else:
-            starts = (inputs["position_ids"][0, 0] == 0).nonzero().flatten().tolist()
-            lengths = [b - a for a, b in zip(starts, starts[1:] + [inputs["input_ids"].shape[1]])]
+            lengths = [end - start for start, end in segment_bounds(inputs["position_ids"][0])[0]]
         steps.append({"real": sum(lengths), "square": sum(n * n for n in lengths),
                       "processed": inputs["input_ids"].numel(), "samples": len(lengths)})
         return original(self, model, inputs, *args, **kw)
@@ -275,9 +275,9 @@ def _range(values: list[float], fmt: str = ",.0f") -> str:
 
 def report_sweep(a, first: dict, sweep: dict[str, list[dict]]) -> tuple[dict, dict, float]:
     """Part 2's table: median time per token at each S, and its growth from the shortest S to the longest."""
-    modes = [m for m in SWEEP_MODES if m in a.sweep_modes]
     if not a.sweep:
         return {}, {}, float("nan")
+    modes = [m for m in SWEEP_MODES if m in a.sweep_modes]
     print(f"\ntime per token (us), two samples of S tokens per row, {a.sweep_steps} steps (first excluded)")
     print(f"{'S':>6}" + "".join(f"{m:>20}" for m in modes))
     per_s: dict[str, dict[int, float]] = {m: {} for m in modes}
@@ -384,9 +384,9 @@ def run(a) -> None:
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        model = make_tiny_model(tmp / "model", size=TinySpec(**SHAPES[a.shape]) if SHAPES[a.shape] else "xs")
-        if a.shape == "xs-vocab152k":
-            widen_vocabulary(model, QWEN2_VL_VOCAB)
+        model = make_tiny_model(tmp / "model", size=TinySpec(**SHAPES[a.shape]))  # TinySpec() is xs
+        if a.shape in WIDE_VOCAB:
+            widen_vocabulary(model, WIDE_VOCAB[a.shape])
         tok = load_processor(model).tokenizer
         data = write_mix(tmp / "mix", tok, a.n, seed=0)
         stats = mix_stats(model, data)

@@ -156,9 +156,14 @@ def _data(cfg: TrainConfig, processor, is_main: bool):
          "  " + format_sample(train_set.samples[0], processor.tokenizer, max_chars=600))
     if is_main:
         for warning in contamination_warnings(cfg):  # warnings only: the user decides
-            _say(True, f"WARNING: {warning}")
-            warnings.warn(warning, stacklevel=3)
+            _warn(warning)
     return train_set, dev_set, preflight
+
+
+def _warn(message: str) -> None:
+    """A warning in the run's log and as a Python warning pointing at the caller of `train` (main rank only)."""
+    _say(True, f"WARNING: {message}")
+    warnings.warn(message, stacklevel=4)
 
 
 def _model(cfg: TrainConfig, model_path: str, args, is_main: bool):
@@ -184,8 +189,7 @@ def _model(cfg: TrainConfig, model_path: str, args, is_main: bool):
         _say(is_main, use_packed_attention(model, cfg.packed_attention, half_precision=half).describe())
     compile_warning = cfg.compile_warning()
     if compile_warning and is_main:
-        _say(True, f"WARNING: {compile_warning}")
-        warnings.warn(compile_warning, stacklevel=3)
+        _warn(compile_warning)
     model, sharded = shard_for_fsdp2(model, cfg, args)
     if sharded:
         _say(is_main, f"FSDP2: torch fully_shard over {args.world_size} ranks ({args.device.type}): vision blocks, "
