@@ -22,9 +22,14 @@ gradient checkpointing off. Configurations:
 Each configuration runs the real ``virgo.train.sft.train`` in its own subprocess (so peak RSS is its own), in
 interleaved order, ``--repeats`` times. Tokens/s counts real (non-padding) tokens, read from the batches the
 training steps receive, over the steps after the first (the first pays for allocation). "% peak" is model
-FLOPs (6 x language-model parameters x tokens/s) over the fp32 matmul peak measured in the same run (the best of
-square 2048 matmuls at the same thread count). "faults/step" is the minor page faults per step: pages the kernel
-mapped and zeroed anew.
+FLOPs (6 x language-model parameters x tokens/s) over the fp32 matmul peak measured while the configuration ran:
+after every third training step the child times two square 2048 matmuls at the same thread count (into a
+preallocated output) and keeps the faster; the steps are timed without these probes, and the run's peak is their
+mean.
+This host's matmul speed moves by a third within seconds (best-of-8 measurements 2 s apart: 199-303 GFLOP/s), so
+a peak measured minutes apart says little about the host during a 5-second run. "% run peak" is the same FLOPs
+over the best peak of the whole run (measured before each repeat), the lower bound. "faults/step" is the minor
+page faults per step: pages the kernel mapped and zeroed anew.
 
 Part 2, time per token when samples are S tokens long, two per row, S = 512 ... 8192 (text only), for padded,
 block_mask and the new per-segment attention.
@@ -66,6 +71,8 @@ MODES = {  # name -> config overrides (the batch is filled in from --batch)
 }
 DEFAULT_MODES = [m for m in MODES if m != "packed_torch_compile"]  # minutes of recompiling; ask for it by name
 SWEEP_MODES = ("padded", "block_mask", "packed")
+PROBE_N = 2048  # side of the square fp32 matmuls that measure the host's peak ...
+PROBE_EVERY = 3  # ... after every third training step (a probe is 0.1 s, a step 0.1-0.2 s)
 SWEEP_S = (512, 1024, 2048, 4096, 8192)
 # Model shapes (virgo.modeling.tiny.TinySpec fields): the tiny xs, and one decoder layer of Qwen2-VL-2B.
 SHAPES = {"xs": {}, "xs-vocab152k": {},
@@ -155,8 +162,10 @@ def run_child(spec: dict) -> dict:
         return original(self, model, inputs, *args, **kw)
 
     SFTTrainer.training_step = counting_step
-    ends: list[float] = []
+    ends: list[float] = []  # when each step ended
+    resumes: list[float] = []  # when training went on after it (after the matmul probe, when there is one)
     faults: list[int] = []  # minor page faults so far, at each step's end
+    rates: list[float] = []  # the host's matmul GFLOP/s, measured between steps
     info: dict = {}
 
     class Clock(TrainerCallback):
@@ -168,14 +177,19 @@ def run_child(spec: dict) -> dict:
             text = lm.config
             info["attn_width"] = text.num_hidden_layers * text.num_attention_heads * (
                 getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads)
+            if spec.get("probe"):
+                info["probe"] = [torch.randn(PROBE_N, PROBE_N) for _ in range(3)]  # a, b, out: allocated once
 
         def on_step_end(self, args, state, control, **kw):
             ends.append(time.perf_counter())
             faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+            if "probe" in info and state.global_step % PROBE_EVERY == 0:
+                rates.append(best_matmul_rate(*info["probe"], reps=2))
+            resumes.append(time.perf_counter())
 
     train(load_config(None, spec["overrides"]), callbacks=[Clock()])
     timed = steps[1:len(ends)]
-    seconds = ends[-1] - ends[0]
+    seconds = sum(end - resume for end, resume in zip(ends[1:], resumes))  # the steps after the first, no probes
     real = sum(s["real"] for s in timed)
     # causal attention, forward + backward, every layer: 6 x width x S^2 per sample (S^2 / 2 query-key pairs, two
     # matmuls of 2 FLOPs per pair and width, backward twice the forward)
@@ -186,7 +200,9 @@ def run_child(spec: dict) -> dict:
             "processed_tokens": sum(s["processed"] for s in timed), "tokens_per_s": real / seconds,
             "us_per_token": 1e6 * seconds / real,
             "samples_per_step": statistics.fmean(s["samples"] for s in timed), "peak_rss_mib": _peak_rss_mib(),
-            "params": info["params"], "faults_per_step": (faults[-1] - faults[0]) / max(len(ends) - 1, 1)}
+            "params": info["params"], "faults_per_step": (faults[-1] - faults[0]) / max(len(ends) - 1, 1),
+            # measured between steps, through the run: the host's speed while they ran
+            "matmul_gflops": statistics.fmean(rates) if rates else None}
 
 
 def widen_vocabulary(model_dir: Path, size: int) -> None:
@@ -198,20 +214,26 @@ def widen_vocabulary(model_dir: Path, size: int) -> None:
     model.save_pretrained(model_dir, safe_serialization=True)
 
 
-def matmul_peak(threads: int, n: int = 2048, reps: int = 8) -> dict:
+def best_matmul_rate(a, b, out, reps: int) -> float:
+    """The best GFLOP/s of ``reps`` square matmuls ``a @ b`` (into ``out``: no allocation, no page faults)."""
+    import torch
+
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        torch.mm(a, b, out=out)
+        best = min(best, time.perf_counter() - t)
+    return 2 * a.shape[0] ** 3 / best / 1e9
+
+
+def matmul_peak(threads: int, reps: int = 8) -> dict:
     """The best fp32 GFLOP/s of square matmuls at ``threads`` threads."""
     import torch
 
     torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(2):
-        a @ b
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return {"gflops": 2 * n ** 3 / best / 1e9}
+    mats = [torch.randn(PROBE_N, PROBE_N) for _ in range(3)]
+    best_matmul_rate(*mats, reps=2)  # warm-up
+    return {"gflops": best_matmul_rate(*mats, reps=reps)}
 
 
 def spawn(spec: dict) -> dict:
@@ -238,7 +260,7 @@ def mix_specs(a, model: Path, data: Path, tmp: Path, budget: int) -> list[dict]:
         extra = MODES[name]
         batch = [f"per_device_train_batch_size={a.batch}"] if not name.startswith("packed") else [
             "per_device_train_batch_size=1", f"packing_budget={budget}"]
-        specs.append({"name": name, "threads": a.threads,
+        specs.append({"name": name, "threads": a.threads, "probe": True,
                       "overrides": _base(a, model, data, tmp / name, 2048, a.steps) + extra + batch})
     return specs
 
@@ -305,23 +327,31 @@ def report(a, stats: dict, budget: int, mix: dict[str, list[dict]], peaks: list[
           f"{stats['response_mean']:.0f}, p90 {stats['response_p90']}, max {stats['response_max']}; sample tokens "
           f"mean {stats['sample_mean']:.0f}, max {stats['sample_max']}; batch {a.batch} or a budget of {budget} "
           f"tokens per row; {a.steps} steps; {a.threads} threads; fp32; {a.repeats} interleaved repeat(s)")
-    print(f"fp32 matmul peak: {_range(peaks, ',.1f')} GFLOP/s (using {peak:,.1f}); language-model params "
+    steps = [r["matmul_gflops"] for runs in mix.values() for r in runs]
+    print(f"fp32 matmul GFLOP/s between the steps of a configuration (mean per run): {_range(steps, ',.1f')}; "
+          f"before each repeat: {_range(peaks, ',.1f')} (the run's peak: {peak:,.1f})")
+    print(f"language-model params "
           f"{first['params']:,}; attention width (layers x heads x head_dim) {first['attn_width']:,}")
     base = statistics.median(r["tokens_per_s"] for r in mix["block_mask"]) if "block_mask" in mix else None
     print(f"{'configuration':<19}{'tokens/s':>17}{'vs block_mask':>15}{'% peak':>13}{'% peak +attn':>14}"
-          f"{'peak RSS MiB':>15}{'samples/step':>14}{'padding':>9}{'faults/step':>13}")
+          f"{'% run peak':>12}{'peak RSS MiB':>15}{'samples/step':>14}{'padding':>9}{'faults/step':>13}")
     summary = {}
     for name, runs in mix.items():
         tps = [r["tokens_per_s"] for r in runs]
-        pct = [100 * 6 * r["params"] * r["tokens_per_s"] / (peak * 1e9) for r in runs]
-        pct_attn = [p + 100 * r["attn_flops_per_s"] / (peak * 1e9) for p, r in zip(pct, runs)]
+        # over the host speed measured between the run's own steps (see the module docstring) ...
+        pct = [100 * 6 * r["params"] * r["tokens_per_s"] / (r["matmul_gflops"] * 1e9) for r in runs]
+        pct_attn = [p + 100 * r["attn_flops_per_s"] / (r["matmul_gflops"] * 1e9) for p, r in zip(pct, runs)]
+        # ... and over the best peak of the whole run, the lower bound
+        pct_run = [100 * 6 * r["params"] * r["tokens_per_s"] / (peak * 1e9) for r in runs]
         pad = 1 - sum(r["real_tokens"] for r in runs) / sum(r["processed_tokens"] for r in runs)
         rss = max(r["peak_rss_mib"] for r in runs)
         ratio = statistics.median(tps) / base if base else float("nan")
         print(f"{name:<19}{_range(tps):>17}{ratio:>14.2f}x{_range(pct, '.1f'):>13}{_range(pct_attn, '.1f'):>14}"
-              f"{rss:>15,.0f}{statistics.fmean(r['samples_per_step'] for r in runs):>14.1f}{pad:>9.1%}"
+              f"{_range(pct_run, '.1f'):>12}{rss:>15,.0f}"
+              f"{statistics.fmean(r['samples_per_step'] for r in runs):>14.1f}{pad:>9.1%}"
               f"{statistics.median(r['faults_per_step'] for r in runs):>13,.0f}")
         summary[name] = {"tokens_per_s": tps, "pct_peak": pct, "pct_peak_with_attention": pct_attn,
+                         "pct_run_peak": pct_run, "matmul_gflops": [r["matmul_gflops"] for r in runs],
                          "peak_rss_mib": rss, "vs_block_mask": ratio,
                          "faults_per_step": [r["faults_per_step"] for r in runs]}
     per_s, growth, flops_growth = report_sweep(a, first, sweep)

@@ -38,28 +38,13 @@ def _say(is_main: bool, *lines: str) -> None:
 
 def runtime_args(cfg: RLConfig, rewards) -> RLConfig:
     """The config as GRPOTrainer runs it: what only this machine, this launch and the reward set decide."""
-    import torch
+    from virgo.train.runtime import runtime_overrides
 
-    from virgo.train.runtime import deepspeed_config
-
-    cuda = torch.cuda.is_available()
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    checkpointing = bool(cfg.activation_checkpointing)
     return dataclasses.replace(
         cfg, **cfg.given_batching,  # GRPOConfig derives the generation batch again, for this process count
-        activation_checkpointing=checkpointing,
-        gradient_checkpointing=None,  # the old name mirrors the new one once resolved (TRL reads the old one)
-        activation_checkpointing_kwargs=(cfg.activation_checkpointing_kwargs or {"use_reentrant": False})
-        if checkpointing else None,
-        gradient_checkpointing_kwargs=None,
+        **runtime_overrides(cfg),
         reward_weights=rewards.weights(),
-        logging_first_step=True,
-        disable_tqdm=not cfg.progress,
-        dataloader_pin_memory=cuda and cfg.dataloader_pin_memory,
-        ddp_backend=cfg.ddp_backend or ("gloo" if distributed and not cuda else None),
-        deepspeed=cfg.deepspeed or deepspeed_config(cfg),
         generation_kwargs=_generation_kwargs(cfg),
-        resume_from_checkpoint=None,  # resolved by `resolve_resume`, passed to train()
     )
 
 

@@ -73,6 +73,29 @@ def set_up_process(cfg: LaunchOptions) -> None:
     init_cpu_deepspeed(cfg.launch)
 
 
+def runtime_overrides(cfg) -> dict:
+    """What only this machine and launch decide, for SFT's and RL's configs alike (both are TRL configs, both
+    Trainer arguments): checkpointing spelled once, the backend and DeepSpeed config for this launch, the log."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    checkpointing = bool(cfg.activation_checkpointing)
+    return {
+        "activation_checkpointing": checkpointing,
+        "gradient_checkpointing": None,  # resolved into activation_checkpointing: no second warning
+        "activation_checkpointing_kwargs": (cfg.activation_checkpointing_kwargs or {"use_reentrant": False})
+        if checkpointing else None,
+        "gradient_checkpointing_kwargs": None,
+        "logging_first_step": True,
+        "disable_tqdm": not cfg.progress,
+        "dataloader_pin_memory": cuda and cfg.dataloader_pin_memory,
+        "ddp_backend": cfg.ddp_backend or ("gloo" if distributed and not cuda else None),
+        "deepspeed": cfg.deepspeed or deepspeed_config(cfg),
+        "resume_from_checkpoint": None,  # resolved by `resolve_resume`, passed to train()
+    }
+
+
 def runtime_args(cfg: TrainConfig) -> TrainConfig:
     """The config as the Trainer runs it: what only this machine and launch decide (device, backend, DeepSpeed
     config, label names) set on a copy. The config is TRL's SFTConfig, so nothing else is mapped."""
@@ -80,24 +103,8 @@ def runtime_args(cfg: TrainConfig) -> TrainConfig:
 
     import torch
 
-    cuda = torch.cuda.is_available()
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    checkpointing = bool(cfg.activation_checkpointing)
-    return dataclasses.replace(
-        cfg,
-        activation_checkpointing=checkpointing,
-        gradient_checkpointing=None,  # resolved into activation_checkpointing above: no second warning
-        activation_checkpointing_kwargs=(cfg.activation_checkpointing_kwargs or {"use_reentrant": False})
-        if checkpointing else None,
-        logging_first_step=True,
-        disable_tqdm=not cfg.progress,
-        label_names=["labels"],
-        dataloader_pin_memory=cuda and cfg.dataloader_pin_memory,
-        use_cpu=not cuda,
-        ddp_backend=cfg.ddp_backend or ("gloo" if distributed and not cuda else None),
-        deepspeed=cfg.deepspeed or deepspeed_config(cfg),
-        resume_from_checkpoint=None,  # resolved by `resolve_resume`, passed to train()
-    )
+    return dataclasses.replace(cfg, **runtime_overrides(cfg), label_names=["labels"],
+                               use_cpu=not torch.cuda.is_available())
 
 
 # report_to names whose package is optional: a missing one fails before the model loads, naming the fix.
