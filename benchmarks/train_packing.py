@@ -19,6 +19,8 @@ gradient checkpointing off. Configurations:
 - packed_torch_compile (only when named in ``--modes``): the same under ``torch_compile=true``, transformers'
   whole-model ``torch.compile``: every packed row has its own length and its own sample boundaries, so it
   recompiles and breaks its graphs step after step (``virgo train`` warns).
+- packed_linear_ce (only when named): the same with the LM head and the loss as one chunked op
+  (``linear_cross_entropy=true``, ``virgo.train.headloss``): no logits tensor.
 Each configuration runs the real ``virgo.train.sft.train`` in its own subprocess (so peak RSS is its own), in
 interleaved order, ``--repeats`` times. Tokens/s counts real (non-padding) tokens, read from the batches the
 training steps receive, over the steps after the first (the first pays for allocation). "% peak" is model
@@ -68,8 +70,10 @@ MODES = {  # name -> config overrides (the batch is filled in from --batch)
     "packed_glibc_heap": ["packing=true", "packed_attention=auto", "cpu_heap_keep_mib=0"],
     "packed_all_logits": ["packing=true", "packed_attention=auto", "logits_at_labels=false"],
     "packed_torch_compile": ["packing=true", "packed_attention=auto", "torch_compile=true"],
+    "packed_linear_ce": ["packing=true", "packed_attention=auto", "linear_cross_entropy=true"],
 }
-DEFAULT_MODES = [m for m in MODES if m != "packed_torch_compile"]  # minutes of recompiling; ask for it by name
+# Named only: minutes of recompiling; the chunked loss matters at a real vocabulary (--shape xs-vocab152k)
+DEFAULT_MODES = [m for m in MODES if m not in ("packed_torch_compile", "packed_linear_ce")]
 SWEEP_MODES = ("padded", "block_mask", "packed")
 PROBE_N = 2048  # side of the square fp32 matmuls that measure the host's peak ...
 PROBE_EVERY = 3  # ... after every third training step (a probe is 0.1 s, a step 0.1-0.2 s)
@@ -388,7 +392,7 @@ def main() -> None:
                     help="the model: tiny xs, xs with Qwen2-VL's 151,936-entry vocabulary, or one decoder layer "
                     "of Qwen2-VL-2B's shape (xs)")
     ap.add_argument("--modes", nargs="+", choices=list(MODES), default=DEFAULT_MODES,
-                    help="configurations of part 1 (all but packed_torch_compile)")
+                    help="configurations of part 1 (all but packed_torch_compile and packed_linear_ce)")
     ap.add_argument("--sweep-modes", nargs="+", choices=SWEEP_MODES, default=list(SWEEP_MODES),
                     help="configurations of part 2 (all)")
     ap.add_argument("--sweep", type=int, nargs="*", help=f"sample lengths S for part 2 {full['sweep']}")

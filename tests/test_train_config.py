@@ -84,6 +84,14 @@ def test_torch_compile_with_packing_warns():
     assert load_config(None, ["torch_compile=true"]).compile_warning() is None  # padded batches: left alone
 
 
+def test_linear_cross_entropy_needs_the_targets_and_no_logits():
+    """Its targets are logits_at_labels' shift_labels, and the model returns losses where logits would be."""
+    assert load_config(None, ["linear_cross_entropy=true"]).linear_cross_entropy
+    for off in ("logits_at_labels=false", "prediction_loss_only=false"):
+        with pytest.raises(ConfigError, match="linear_cross_entropy needs logits_at_labels=true"):
+            load_config(None, ["linear_cross_entropy=true", off])
+
+
 def test_train_dry_run_states_the_global_batch_before_launching():
     from click.testing import CliRunner
 

@@ -63,21 +63,32 @@ def family_model(request, tmp_path_factory) -> tuple[str, Path]:
     return request.param, make_tiny_model(tmp_path_factory.mktemp(request.param) / "model", family=request.param)
 
 
-@pytest.fixture(scope="module")
-def reference(family_model, mixed_file, tmp_path_factory) -> dict[int, float]:
+def _one_process_losses(model: Path, mixed_file: Path, out: Path) -> dict[int, float]:
     """One process, micro-batch 2: the same global batches (text + image) as the 2-rank runs."""
     import torch
 
-    from virgo.train.callbacks import read_log
     from virgo.train.config import load_config
     from virgo.train.sft import train
 
     torch.set_num_threads(1)
-    family, model = family_model
-    out = tmp_path_factory.mktemp(f"ref-{family}")
     train(load_config(None, [f"model_name_or_path={model}", f"train_files={mixed_file}", f"output_dir={out}",
                              "per_device_train_batch_size=2", *COMMON]))
-    return {r["step"]: r["loss"] for r in read_log(out / "train_log.jsonl") if "loss" in r}
+    return _losses(out)
+
+
+@pytest.fixture(scope="module")
+def reference(family_model, mixed_file, tmp_path_factory) -> dict[int, float]:
+    family, model = family_model
+    return _one_process_losses(model, mixed_file, tmp_path_factory.mktemp(f"ref-{family}"))
+
+
+@pytest.fixture(scope="module")
+def qwen2vl_reference(mixed_file, tmp_path_factory) -> tuple[Path, dict[int, float]]:
+    """Qwen2-VL and its 1-process losses with the plain LM head and loss."""
+    from virgo.modeling.tiny import make_tiny_model
+
+    model = make_tiny_model(tmp_path_factory.mktemp("lce") / "model")
+    return model, _one_process_losses(model, mixed_file, tmp_path_factory.mktemp("lce-ref"))
 
 
 def _probe_run(out: Path, *overrides: str, nproc: int = 2) -> subprocess.CompletedProcess:
@@ -119,6 +130,26 @@ def test_mixed_text_and_image_micro_batches(family_model, mixed_file, reference,
         assert loss == pytest.approx(reference[step], rel=REL_TOL), (step, loss, reference[step])
     if launch == "fsdp2":
         _assert_sharded(out, model)
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+@pytest.mark.parametrize("launch", ["zero3", "fsdp2"])
+def test_linear_cross_entropy_with_a_sharded_head(qwen2vl_reference, mixed_file, launch, tmp_path):
+    """The LM head and loss as one chunked op while the head's weight is sharded (ZeRO-3 gathers it for the
+    head's forward, FSDP2 for the root's): the run finishes and its loss is the 1-process loss of the plain head."""
+    if launch == "zero3":
+        pytest.importorskip("deepspeed", reason="pip install --no-build-isolation 'virgo[deepspeed]' for ZeRO-3")
+    model, reference = qwen2vl_reference
+    out = tmp_path / "run"
+    proc = _probe_run(out, f"model_name_or_path={model}", f"train_files={mixed_file}", f"launch={launch}",
+                      "per_device_train_batch_size=1", "linear_cross_entropy=true", *COMMON)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-4000:]
+    assert json.loads((out / "run_info.json").read_text())["linear_cross_entropy"] is True
+    got = _losses(out)
+    assert sorted(got) == list(range(1, STEPS + 1))
+    for step, loss in got.items():
+        assert loss == pytest.approx(reference[step], rel=REL_TOL), (step, loss, reference[step])
 
 
 def _assert_sharded(out: Path, base_model: Path) -> None:

@@ -19,6 +19,7 @@ from virgo.train.collate import SFTCollator
 from virgo.train.config import load_config
 from virgo.train.data import IMAGE_TOKEN, build_dataset
 from virgo.train.fixture import make_tiny_longthought
+from virgo.train.headloss import HeadLoss
 from virgo.train.packing import pack_rows, rope_index_of
 
 PATHS = ("block_mask", "sdpa_segments")
@@ -173,6 +174,51 @@ def test_logits_only_at_labels_keep_the_loss_and_gradients(setup, packing):
     for kw in ({"num_items_in_batch": torch.tensor(n)}, {}):
         out_full, out_lean = _assert_same_gradients(model, batch, lean_batch, **kw)
         assert out_full.logits.shape[:-1] == batch["input_ids"].shape and out_lean.logits.shape[0] == n
+
+
+@pytest.mark.parametrize("packing", [False, True], ids=["padded", "packed"])
+def test_linear_cross_entropy_keeps_the_loss_and_gradients(setup, packing):
+    """``linear_cross_entropy``: while targets are armed the head returns one loss per kept position (torch's
+    chunked op, no [positions, vocabulary] logits) and the loss and every gradient equal the logits path's, summed
+    over num_items_in_batch and as a mean; unarmed, the model's head and loss are exactly the plain ones."""
+    model, ds, padded, packed = setup
+    use_packed_attention(model, "sdpa_segments")
+    batch = dataclasses.replace(packed if packing else padded, logits_at_labels=True)(_features(ds))
+    n = batch["shift_labels"].numel()
+    variants = ({"num_items_in_batch": torch.tensor(n)}, {})
+    plain = [_loss_and_gradients(model, batch, **kw) for kw in variants]
+    head_loss = HeadLoss(model)
+    try:
+        for kw, (ref, ref_grads) in zip(variants, plain):
+            out, grads = _loss_and_gradients(model, batch, **kw)  # not armed: the plain path, bit for bit
+            assert torch.equal(out.logits, ref.logits) and out.loss.item() == ref.loss.item()
+            with head_loss.targets(batch["shift_labels"]):
+                out, grads = _loss_and_gradients(model, batch, **kw)
+            assert out.logits.shape == (n,) and ref.logits.shape == (n, model.config.text_config.vocab_size)
+            assert abs(out.loss.item() - ref.loss.item()) < 1e-5
+            assert grads.keys() == ref_grads.keys()  # the head's weight (tied to the embedding here) included
+            for name, g in ref_grads.items():
+                assert (g - grads[name]).abs().max().item() <= 1e-5 * max(g.abs().max().item(), 1.0), name
+    finally:
+        head_loss.remove()
+    assert torch.equal(model(**batch).logits, plain[0][0].logits)  # removed: the plain head again
+
+
+def test_linear_cross_entropy_sums_half_precision_losses_in_fp32(setup):
+    """In bf16 the per-token losses are summed in fp32: the loss stays within bf16's rounding of the logits
+    path's (torch's own summed reduction, accumulated in bf16, was 4% off)."""
+    import copy
+
+    model, ds, _, packed = setup
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    batch = dataclasses.replace(packed, logits_at_labels=True)(_features(ds))
+    batch["pixel_values"] = batch["pixel_values"].to(torch.bfloat16)
+    with torch.no_grad():
+        ref = half(**batch).loss.item()
+        head_loss = HeadLoss(half)
+        with head_loss.targets(batch["shift_labels"]):
+            got = half(**batch).loss
+    assert got.dtype == torch.float32 and got.item() == pytest.approx(ref, rel=1e-2)
 
 
 def test_token_budget_rows_keep_per_sample_losses(setup):

@@ -286,6 +286,14 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
                                               seed=args.data_seed if args.data_seed is not None else args.seed)
         _say(is_main, row_sampler.describe())
     collator = _collator(cfg, processor, model, args, (train_set, dev_set), is_main)
+    head_loss = None
+    if cfg.linear_cross_entropy and collator.logits_at_labels:
+        from virgo.train.headloss import HeadLoss
+
+        head_loss = HeadLoss(model)
+        _say(is_main, "linear_cross_entropy: the LM head and the loss run as one chunked op (no logits tensor)")
+    elif cfg.linear_cross_entropy:
+        _say(is_main, "linear_cross_entropy: off with logits_at_labels off (its targets come from there)")
     gen_eval = GenerationEval.from_config(cfg, processor)
     if gen_eval is not None:
         _say(is_main, gen_eval.describe())
@@ -296,13 +304,14 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
             "model": model_path, "preflight": preflight.to_dict(), "trainable": summary, "merger": merger,
             "chat_template": cfg.chat_template, "world_size": args.world_size, "launch": cfg.launch,
             "fsdp2_sharded_by_virgo": sharded, "vision_every_step": collator.dummy_image is not None,
+            "linear_cross_entropy": head_loss is not None,
             "global_batch": cfg.global_batch(args.world_size), "expected_global_batch": cfg.expected_global_batch,
             "global_batch_warning": batch_warning, "resumed_from": resume, "report_to": args.report_to,
             "versions": _versions()}, resume)
 
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=dev_set, data_collator=collator,
-        processing_class=processor, row_sampler=row_sampler, generation_eval=gen_eval,
+        processing_class=processor, row_sampler=row_sampler, generation_eval=gen_eval, head_loss=head_loss,
         callbacks=[JsonlLogCallback(out / LOG_NAME), CheckpointIndexCallback(out / CHECKPOINTS_NAME), *callbacks],
     )
     quiet_trainer_output(trainer)  # one line per logged step in our format, not the Trainer's raw dicts

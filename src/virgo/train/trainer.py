@@ -34,6 +34,7 @@ from transformers import Trainer
 from transformers.trainer_utils import seed_worker
 
 from virgo.train import fsdp
+from virgo.train.headloss import HeadLoss
 from virgo.train.packing import TokenBudgetBatchSampler
 
 
@@ -99,12 +100,19 @@ class ShardedModelSupport:
 
 class SFTTrainer(RestoreCheckpointWeights, ShardedModelSupport, Trainer):
     def __init__(self, *args, row_sampler: TokenBudgetBatchSampler | None = None, generation_eval: Any = None,
-                 **kwargs):
+                 head_loss: HeadLoss | None = None, **kwargs):
         self.row_sampler = row_sampler
         self.generation_eval = generation_eval  # a virgo.train.geneval.GenerationEval, or None
+        self.head_loss = head_loss  # linear_cross_entropy: the LM head computes the loss (virgo.train.headloss)
         super().__init__(*args, **kwargs)
         self.model_accepts_loss_kwargs = True  # the token mean over the global batch (module docstring)
         self._flops_per_token: int | None = None
+
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        if self.head_loss is None or "shift_labels" not in inputs:
+            return super().compute_loss(model, inputs, *args, **kwargs)
+        with self.head_loss.targets(inputs["shift_labels"]):
+            return super().compute_loss(model, inputs, *args, **kwargs)
 
     def floating_point_ops(self, inputs: dict[str, Any]) -> int:
         """The Trainer's estimate (6 x non-embedding parameters x input tokens), with the parameter count taken once:
