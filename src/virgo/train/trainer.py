@@ -2,6 +2,7 @@
 
 Additions: FSDP2 sharded by Virgo on CPU (`virgo.train.fsdp`: saving gathers a full state dict, checkpoints hold
 the full optimizer state), an optional generation-based evaluation after each evaluation (`virgo.train.geneval`),
+the LM head's chunked loss armed for each forward of the loss with ``linear_cross_entropy`` (`virgo.train.headloss`),
 and, with a ``TokenBudgetBatchSampler`` (``virgo.train.packing``), micro-batches of one packed row of samples
 under a token budget instead of a fixed number of samples. Trainer only builds fixed-size batches (its one
 batch sampler, ``BatchRebalanceSampler``, keeps samples per step fixed), so the training dataloader is built here
