@@ -331,8 +331,8 @@ def report(a, stats: dict, budget: int, mix: dict[str, list[dict]], peaks: list[
           f"{stats['response_mean']:.0f}, p90 {stats['response_p90']}, max {stats['response_max']}; sample tokens "
           f"mean {stats['sample_mean']:.0f}, max {stats['sample_max']}; batch {a.batch} or a budget of {budget} "
           f"tokens per row; {a.steps} steps; {a.threads} threads; fp32; {a.repeats} interleaved repeat(s)")
-    steps = [r["matmul_gflops"] for runs in mix.values() for r in runs]
-    print(f"fp32 matmul GFLOP/s between the steps of a configuration (mean per run): {_range(steps, ',.1f')}; "
+    between = [r["matmul_gflops"] for runs in mix.values() for r in runs]
+    print(f"fp32 matmul GFLOP/s between the steps of a configuration (mean per run): {_range(between, ',.1f')}; "
           f"before each repeat: {_range(peaks, ',.1f')} (the run's peak: {peak:,.1f})")
     print(f"language-model params "
           f"{first['params']:,}; attention width (layers x heads x head_dim) {first['attn_width']:,}")

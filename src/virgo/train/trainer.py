@@ -110,8 +110,9 @@ class SFTTrainer(RestoreCheckpointWeights, ShardedModelSupport, Trainer):
         self._flops_per_token: int | None = None
 
     def compute_loss(self, model, inputs, *args, **kwargs):
-        if self.head_loss is None or "shift_labels" not in inputs:
+        if self.head_loss is None:
             return super().compute_loss(model, inputs, *args, **kwargs)
+        # train() attaches a head loss only with logits_at_labels, so every batch of its collator has these targets
         with self.head_loss.targets(inputs["shift_labels"]):
             return super().compute_loss(model, inputs, *args, **kwargs)
 
