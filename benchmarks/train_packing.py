@@ -87,8 +87,13 @@ SHAPES = {"xs": {}, "xs-vocab152k": {},
 WIDE_VOCAB = {"xs-vocab152k": 151_936}
 
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+def peak_rss_mib() -> float:
+    """This process's own peak RSS: the kernel's ``VmHWM``. Not ``getrusage``'s ``ru_maxrss``: Linux carries the
+    parent's high-water mark into a child across fork and exec, so a child of a large parent reports at least the
+    parent's peak (a child of a parent holding 2 GiB reported 2,061 MiB; its VmHWM was 13 MiB)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return kib / 1024
 
 
 # ---------------------------------------------------------------- data
@@ -203,7 +208,7 @@ def run_child(spec: dict) -> dict:
             "all_real_tokens": sum(s["real"] for s in steps),
             "processed_tokens": sum(s["processed"] for s in timed), "tokens_per_s": real / seconds,
             "us_per_token": 1e6 * seconds / real,
-            "samples_per_step": statistics.fmean(s["samples"] for s in timed), "peak_rss_mib": _peak_rss_mib(),
+            "samples_per_step": statistics.fmean(s["samples"] for s in timed), "peak_rss_mib": peak_rss_mib(),
             "params": info["params"], "faults_per_step": (faults[-1] - faults[0]) / max(len(ends) - 1, 1),
             # measured between steps, through the run: the host's speed while they ran
             "matmul_gflops": statistics.fmean(rates) if rates else None}
@@ -240,8 +245,9 @@ def matmul_peak(threads: int, reps: int = 8) -> dict:
     return {"gflops": best_matmul_rate(*mats, reps=reps)}
 
 
-def spawn(spec: dict) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
+def spawn(spec: dict, script: str = __file__) -> dict:
+    """Run ``script --child SPEC`` (this one by default) and return what it prints after ``RESULT ``."""
+    proc = subprocess.run([sys.executable, script, "--child", json.dumps(spec)], capture_output=True, text=True,
                           check=False)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:

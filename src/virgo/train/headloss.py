@@ -5,10 +5,17 @@ loss upcasts them), and their gradient as much again: by far the largest tensors
 what runs out of memory first as ``cutoff_len`` grows. With ``linear_cross_entropy=true`` the head and the loss
 are torch's own ``torch.nn.functional.linear_cross_entropy`` on its chunked path (``LinearCrossEntropyOptions``):
 the rows of the hidden states go through the head a chunk at a time, each chunk's logits give its losses and are
-dropped; backward recomputes them a chunk at a time. (Liger-Kernel's fused linear cross-entropy, which
-LLaMA-Factory and TRL offer, is the same idea in Triton: GPU only.) ``reduction="none"``: the per-token losses
-come back in the model's dtype and are summed in fp32; the op's summed loss is accumulated in the model's dtype
-and was 4% off in bf16 on a 300-token test.
+dropped; backward recomputes them a chunk at a time. ``reduction="none"``: the per-token losses come back in the
+model's dtype and are summed in fp32; the op's summed loss is accumulated in the model's dtype and was 4% off in
+bf16 on a 300-token test.
+
+Why not the same idea from the libraries: Liger-Kernel's fused linear cross-entropy (LLaMA-Factory's) is Triton,
+GPU only. TRL's ``add_fused_lm_head`` (trl 1.16; its own SFT and GRPO trainers put it on the model, so ``virgo rl``
+runs it) folds vocabulary tiles into online log-sum-exp statistics: a Triton kernel on CUDA, elsewhere a loop of
+torch ops per tile, which measured 3.7x slower than this op and 6x its peak RSS on the CPUs the tests and the demo
+run on (4,096 rows of width 128 at 151,936 entries: 13.3-18.0 s against 4.2-4.4 s, 4,837 against 784 MiB; the
+logits path 5.5-5.9 s, 7,445 MiB; ``benchmarks/head_loss.py``). It also replaces the model's ``forward`` with one
+that runs the backbone and the head itself; here the model's own forward runs and only the head changes.
 
 How it plugs in, through transformers' own seams only: ``SFTTrainer.compute_loss`` hands the batch's targets
 (``shift_labels``, from the collator's ``logits_at_labels``) to the head for one forward; the head's forward,
@@ -33,6 +40,19 @@ from virgo.train.data import IGNORE_INDEX
 # "auto" sizes a chunk by the hidden width (a chunk's logits as large as the input rows); at the tiny model's width
 # 128 that is one row per chunk, and the op ran at 1/7 of the logits path's speed.
 CHUNK_BYTES = 256 * 2**20
+
+
+def chunked_losses(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                   targets: torch.Tensor) -> torch.Tensor:
+    """Per-row cross-entropy of ``hidden @ weight.T (+ bias)`` against ``targets`` (``IGNORE_INDEX`` rows give 0),
+    in the model's dtype, computed ``CHUNK_BYTES`` of fp32 logits at a time and recomputed so in backward."""
+    import torch
+    from torch.nn import LinearCrossEntropyOptions
+
+    rows = max(1, CHUNK_BYTES // (4 * weight.shape[0]))
+    return torch.nn.functional.linear_cross_entropy(
+        hidden, weight, targets, linear_bias=bias, reduction="none", ignore_index=IGNORE_INDEX,
+        options=LinearCrossEntropyOptions(batch_chunk_size=rows))
 
 
 class HeadLoss:
@@ -76,18 +96,12 @@ class HeadLoss:
     def _forward(self, hidden: torch.Tensor) -> torch.Tensor:
         if self._targets is None:
             return self._plain_forward(hidden)
-        import torch
-        from torch.nn import LinearCrossEntropyOptions
-
         targets, self._targets = self._targets, None  # one head call per armed forward
         flat = hidden.reshape(-1, hidden.shape[-1])
         if flat.shape[0] != targets.numel():
             raise ValueError(f"linear_cross_entropy: {flat.shape[0]} positions reach the LM head for "
                              f"{targets.numel()} targets (the batch needs logits_at_labels' logits_to_keep)")
-        rows = max(1, CHUNK_BYTES // (4 * self.head.weight.shape[0]))
-        losses = torch.nn.functional.linear_cross_entropy(
-            flat, self.head.weight, targets.reshape(-1).to(flat.device), linear_bias=self.head.bias,
-            reduction="none", ignore_index=IGNORE_INDEX, options=LinearCrossEntropyOptions(batch_chunk_size=rows))
+        losses = chunked_losses(flat, self.head.weight, self.head.bias, targets.reshape(-1).to(flat.device))
         self._pending = losses.numel()
         return losses
 
