@@ -17,7 +17,7 @@ from virgo.eval.benchmarks import dynamath, logicvista, mathvista, mmmu_pro, wem
 from virgo.eval.official import OfficialInput, average
 from virgo.eval.registry import get_benchmark, list_benchmarks, loader_names
 from virgo.eval.sources import DataMissingError
-from virgo.records import Grade, Problem
+from virgo.records import Grade, Problem, RecordError
 
 NEW = ("mathvista", "wemath", "logicvista", "dynamath", "mmmu_pro")
 
@@ -151,6 +151,79 @@ def test_wemath_four_dimensions_by_hand():
     # S1 over all one-step sub-problems present (12: 11 in groups + g6's), S2 over the 4 two-step multis.
     assert s["S1"] == pytest.approx(7 / 12) and s["S2"] == pytest.approx(3 / 4) and s["S3"] == 0.0
     assert "5 composite problems" in out["notes"][0] and "1 incomplete" in out["notes"][0]
+
+
+def _knowledge_file(path, nodes: list[tuple[str, str]]):
+    """We-Math's knowledge_structure_nodes.json layout: (domain, concept) -> a node whose full node ends in it."""
+    path.write_text(json.dumps([{"root0": "Geometry and Figures", "root1": "Measurement", "root2": domain,
+                                 "root3": concept, "root4": None, "full node": f"Measurement_{domain}_{concept}"}
+                                for domain, concept in nodes]))
+    return path
+
+
+def test_wemath_knowledge_domains_from_the_structure_file(shared_data, tmp_path):
+    data = tmp_path / "wemath"
+    shutil.copytree(shared_data / "wemath", data)
+    rows = json.loads((data / "data" / "testmini.json").read_text())
+    one_step = [r for r in rows if not r["key"].endswith("multi")]
+    a, b = one_step[0]["knowledge concept"], one_step[1]["knowledge concept"]
+    assert a != b and ";" not in a + b
+    bench = get_benchmark("wemath")
+    no_file = bench.load(data)
+    assert not any("knowledge_domains" in p.meta for p in no_file)  # no structure: nothing claimed
+
+    nodes = [("Angles and Length", a), ("Angles and Length", a), ("Direction", a), ("Direction", b),
+             ("Position", "A Concept No Item Has")]
+    beside = _knowledge_file(data / "data" / wemath.KNOWLEDGE_FILE, nodes)
+    loaded = bench.load_full(data)
+    assert beside in loaded.files  # hashed into the run's manifest like the split file
+    for p in loaded.problems:
+        if p.meta["role"] == "multi":
+            assert "knowledge_domains" not in p.meta
+        else:
+            expected = {a: ["Angles and Length", "Angles and Length", "Direction"], b: ["Direction"]}
+            assert p.meta["knowledge_domains"] == expected.get(p.meta["knowledge_concept"], [])
+
+    elsewhere = _knowledge_file(tmp_path / "nodes.json", [("Route Map", a)])
+    beside.unlink()
+    given = bench.load(data, knowledge_structure=str(elsewhere))
+    assert {tuple(p.meta["knowledge_domains"]) for p in given if p.meta["knowledge_concept"] == a} == {("Route Map",)}
+    with pytest.raises(FileNotFoundError, match="knowledge_structure=.*missing.json"):
+        bench.load(data, knowledge_structure=str(tmp_path / "missing.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"full node": "M_D_c", "root2": "D"}, {"full node": "M_D_d", "root2": ""}]))
+    with pytest.raises(RecordError) as err:
+        bench.load(data, knowledge_structure=str(bad))
+    assert str(bad) in str(err.value) and "root2" in str(err.value) and err.value.line == 2
+
+
+def test_wemath_accuracy_by_knowledge_domain_by_hand():
+    """As accuracy.py: a concept's accuracy over its one-step sub-problems (of composites whose first sub-problem
+    was evaluated), a domain's the mean over its nodes of their concepts' (c1 has two nodes in Direction).
+    c1: g1-1 T, g2-1 F, g4-1 T -> 2/3; c2: g1-2 F -> 0; c3: g2-2 T, g4-2 T -> 1 (g3-2, wrong, is left out: g3's
+    first sub-problem was not evaluated). Direction: (2 x 2/3 + 0) / 3 = 4/9 (its items' mean would be 1/2);
+    Angles and Length: (0 + 1) / 2 = 1/2 (its items' mean would be 2/3)."""
+    concepts = {"1": {"g1": "c1", "g2": "c1", "g4": "c1"}, "2": {"g1": "c2", "g2": "c3", "g3": "c3", "g4": "c3"}}
+    domains = {"c1": ["Direction", "Direction"], "c2": ["Direction", "Angles and Length"], "c3": ["Angles and Length"]}
+    correct = {"g1-1": True, "g1-2": False, "g2-1": False, "g2-2": True, "g3-2": False, "g4-1": True, "g4-2": True}
+    problems = []
+    for pid in correct:
+        gid, role = pid.split("-")
+        p = _wemath_problem(gid, 2, role)
+        concept = concepts[role][gid]
+        p.meta.update(knowledge_concept=concept, knowledge_domains=domains[concept])
+        problems.append(p)
+    out = wemath.official_metrics(_inp(problems, correct))
+    table = next(t for t in out["tables"] if t["title"].startswith("accuracy by knowledge domain"))
+    assert [r[:3] for r in table["rows"]] == [["Angles and Length", 2, 3], ["Direction", 2, 4]]
+    assert table["rows"][0][3] == pytest.approx(1 / 2) and table["rows"][1][3] == pytest.approx(4 / 9)
+    assert not any("knowledge_structure" in n for n in out["notes"])
+
+    for p in problems:  # loaded without the structure file: no table, and a note that says how to get one
+        p.meta.pop("knowledge_domains")
+    out = wemath.official_metrics(_inp(problems, correct))
+    assert not any(t["title"].startswith("accuracy by knowledge domain") for t in out["tables"])
+    assert any("knowledge_structure=PATH" in n for n in out["notes"])
 
 
 # ----------------------------------------------------------------------------- LogicVista

@@ -36,6 +36,17 @@ def mathvista_images(shared_data, tmp_path_factory):
     return d
 
 
+@pytest.fixture(scope="module")
+def wemath_knowledge(shared_data, tmp_path_factory):
+    """A knowledge_structure_nodes.json (We-Math's layout) placing the sample's one-step concepts in two domains."""
+    rows = json.loads((shared_data / "wemath" / "data" / "testmini.json").read_text())
+    concepts = sorted({r["knowledge concept"] for r in rows if not r["key"].endswith("multi")})
+    path = tmp_path_factory.mktemp("wemath") / "knowledge_structure_nodes.json"
+    path.write_text(json.dumps([{"root2": ("Direction", "Position")[i % 2], "full node": f"M_D_{c}"}
+                                for i, c in enumerate(concepts)]))
+    return path
+
+
 CASES = {  # benchmark -> (data folder under shared data, extra eval args (callable of fixtures), official title)
     "mathvista": ("mathvista", "MathVista (official answer normalisation)"),
     "wemath": ("wemath", "We-Math (four-dimensional metrics)"),
@@ -47,10 +58,12 @@ CASES = {  # benchmark -> (data folder under shared data, extra eval args (calla
 
 @pytest.mark.slow
 @pytest.mark.parametrize("bench", list(CASES))
-def test_benchmark_end_to_end_with_official_metrics(bench, shared_data, tiny_model_dir, mathvista_images, tmp_path):
+def test_benchmark_end_to_end_with_official_metrics(bench, shared_data, tiny_model_dir, mathvista_images,
+                                                    wemath_knowledge, tmp_path):
     folder, title = CASES[bench]
     out = tmp_path / bench
-    extra = ["--option", f"image_dir={mathvista_images}"] if bench == "mathvista" else []
+    extra = {"mathvista": ["--option", f"image_dir={mathvista_images}"],
+             "wemath": ["--option", f"knowledge_structure={wemath_knowledge}"]}.get(bench, [])
     printed = _eval(tiny_model_dir, bench, shared_data / folder, out, *extra)
     n_items = 21 if bench == "mmmu_pro" else 40
     assert f"{n_items} of {n_items} items" in printed
@@ -61,6 +74,8 @@ def test_benchmark_end_to_end_with_official_metrics(bench, shared_data, tiny_mod
     assert all(s["value"] is None or isinstance(s["value"], (int, float)) for s in official["summary"])
     report = (out / "report.md").read_text()
     assert "## Official metrics" in report and f"### {title}" in report
+    if bench == "wemath":  # the knowledge-domain roll-up, with the structure file given
+        assert "accuracy by knowledge domain" in report and "| Direction |" in report and "| Position |" in report
 
     # `virgo report` shows the official metrics of runs side by side (here the run twice, under two names).
     cmp_dir = tmp_path / "cmp"

@@ -26,21 +26,32 @@ three-step multi problems. The official script divides by 525 (the testmini's co
 number of composite problems whose sub-problems were all evaluated (525 on the full testmini); problems with a
 sub-problem missing (``--limit``, a sample) are left out and counted in a note. "Answered correctly" is the
 grader's verdict (the official script takes the first letter after the last "Answer" in the response).
-The knowledge-domain roll-up of accuracy.py needs the separate knowledge-structure file and is not computed.
+
+Accuracy by knowledge domain, after ``evaluation/accuracy.py``: it needs We-Math's knowledge structure,
+``data/knowledge_structure_nodes.json`` in the official repository (a JSON list of tree nodes ``root0 .. root4``
+and ``full node``, the path joined by ``_``), found beside the split file or given with ``--option
+knowledge_structure=PATH``; without it the table is left out and a note says where to put the file. As the script
+does: a node's concept is the last part of its ``full node``; a concept's accuracy is the mean over the one-step
+sub-problems with that ``knowledge concept`` (of composite problems whose first sub-problem was evaluated); a
+domain's (``root2``) accuracy is the mean over its nodes of their concepts' accuracies (a mean of concepts, not of
+items; nodes whose concept has no evaluated sub-problem are left out). The loader puts each one-step
+sub-problem's domains, one per node of its concept, in ``meta["knowledge_domains"]``.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 from virgo.eval.benchmarks.base import LoadContext
-from virgo.eval.sources import LETTERS, format_choices, read_problems, resolve_image, text_or_none
+from virgo.eval.sources import LETTERS, format_choices, read_problems, read_rows, resolve_image, text_or_none
 from virgo.records import Problem, RecordError
 
 NAME = "wemath"
-OPTIONS: dict = {}
+OPTIONS: dict = {"knowledge_structure": None}  # None: knowledge_structure_nodes.json beside the split file, if any
+KNOWLEDGE_FILE = "knowledge_structure_nodes.json"
 _KEY = re.compile(r"^([23])steps_(1|2|3|multi)$")
 _OPTION = re.compile(r"(?:^|;)\s*([A-H])\s*\.\s*")
 
@@ -63,7 +74,36 @@ def parse_options(text: str) -> list[str]:
 def load(ctx: LoadContext) -> list[Problem]:
     path = ctx.locate()
     roots = [path.parent, ctx.data_dir / "data", ctx.data_dir]
-    return read_problems(path, lambda row: _problem(row, roots, ctx))
+    given = ctx.options["knowledge_structure"]
+    structure = Path(given) if given else path.parent / KNOWLEDGE_FILE
+    if given and not structure.is_file():
+        raise FileNotFoundError(f"{ctx.spec.name}: knowledge_structure={given}: no such file (We-Math's "
+                                f"data/{KNOWLEDGE_FILE})")
+    domains = None
+    if structure.is_file():
+        domains = concept_domains(structure)
+        ctx.files.append(structure)
+    problems = read_problems(path, lambda row: _problem(row, roots, ctx))
+    if domains is not None:
+        for p in problems:
+            if p.meta["role"] != "multi":  # a multi-step problem lists its sub-problems' concepts, ';'-joined
+                p.meta["knowledge_domains"] = domains.get(str(p.meta["knowledge_concept"]), [])
+    return problems
+
+
+def concept_domains(path: Path) -> dict[str, list[str]]:
+    """``knowledge_structure_nodes.json`` -> {concept: [its nodes' root2, one per node]}; a node's concept is the
+    last ``_``-separated part of its ``full node``, as accuracy.py takes it."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for i, node in read_rows(path):
+        try:
+            for key in ("full node", "root2"):
+                if text_or_none(node.get(key)) is None:
+                    raise RecordError("missing or empty", field=key)
+        except RecordError as e:
+            raise e.located(path, i) from None
+        out[str(node["full node"]).split("_")[-1]].append(str(node["root2"]))
+    return dict(out)
 
 
 def _problem(row: dict[str, Any], roots, ctx: LoadContext) -> Problem:
@@ -114,6 +154,36 @@ def four_dimensions(groups: list[tuple[list[bool], bool]]) -> dict[str, Any]:
     return out
 
 
+# accuracy.py's column order for the domains (root2); a structure file with others lists them after these
+DOMAINS = ("Understanding and Conversion of Units", "Angles and Length", "Calculation of Plane Figures",
+           "Understanding of Plane Figures", "Calculation of Solid Figures", "Understanding of Solid Figures",
+           "Basic Transformations of Figures", "Cutting and Combining of Figures", "Direction", "Position",
+           "Route Map", "Correspondence of Coordinates and Positions")
+
+
+def domain_accuracy(inp, evaluated: dict[tuple[int, str], dict[str, bool]]) -> list[list[Any]] | None:
+    """Rows ``[domain, concepts, sub-problems, accuracy]`` as accuracy.py computes them (module docstring); None
+    when the problems carry no domains (no knowledge structure was loaded)."""
+    if not any("knowledge_domains" in p.meta for p in inp.problems):
+        return None
+    by_concept: dict[str, list[bool]] = defaultdict(list)
+    nodes: dict[str, Counter] = defaultdict(Counter)  # domain -> {concept: its nodes in that domain}
+    for p in inp.problems:
+        roles = evaluated.get((p.meta["steps"], p.meta["wemath_id"]), {})
+        if p.meta["role"] == "multi" or p.id not in inp.grades or "1" not in roles:
+            continue
+        concept = str(p.meta["knowledge_concept"])
+        by_concept[concept].append(inp.correct(p.id))
+        for domain in p.meta.get("knowledge_domains", []):
+            nodes[domain][concept] = p.meta["knowledge_domains"].count(domain)
+    rows = []
+    for domain in sorted(nodes, key=lambda d: (DOMAINS.index(d) if d in DOMAINS else len(DOMAINS), d)):
+        weights = nodes[domain]
+        acc = sum(w * sum(by_concept[c]) / len(by_concept[c]) for c, w in weights.items()) / sum(weights.values())
+        rows.append([domain, len(weights), sum(len(by_concept[c]) for c in weights), acc])
+    return rows
+
+
 def official_metrics(inp) -> dict[str, Any]:
     from virgo.eval.official import ACCURACY_COLUMNS, accuracy_rows, summary_table
 
@@ -139,6 +209,14 @@ def official_metrics(inp) -> dict[str, Any]:
     def mean(v: list[bool]) -> float | None:
         return sum(v) / len(v) if v else None
 
+    domains = domain_accuracy(inp, members)
+    domain_tables = [] if domains is None else [
+        {"title": "accuracy by knowledge domain (mean over the domain's concepts)",
+         "columns": ["", "concepts", "one-step sub-problems", "accuracy %"],
+         "formats": ["text", "int", "int", "pct"], "rows": domains}]
+    domain_notes = [] if domains is not None else [
+        (f"accuracy by knowledge domain: needs We-Math's data/{KNOWLEDGE_FILE} beside the split file "
+         "or --option knowledge_structure=PATH")]
     return {
         "title": "We-Math (four-dimensional metrics)",
         "summary": summary_table(NAME, [
@@ -152,8 +230,9 @@ def official_metrics(inp) -> dict[str, Any]:
                                                      "rate % (loose)"],
              "formats": ["text", "int", "pct", "int", "pct"], "rows": rows},
             {"title": "accuracy by number of steps", **ACCURACY_COLUMNS, "rows": accuracy_rows(acc)},
+            *domain_tables,
         ],
         "notes": [(f"{d['n']} composite problems with every sub-problem evaluated (525 on the full testmini); "
                    f"{len(members) - d['n']} incomplete left out of the four dimensions"),
-                  "RM rates are RM / (CM + RM); IK, IG, CM rates are over the composite problems"],
+                  "RM rates are RM / (CM + RM); IK, IG, CM rates are over the composite problems", *domain_notes],
     }
