@@ -10,12 +10,13 @@ The same random hidden states (N rows of width d), an LM head of 151,936 x d and
   of fp32 logits, summed in fp32 (``linear_cross_entropy=true``);
 - trl_chunked: TRL's ``ChunkedLogProbFunction``, the op behind ``trl.trainer.utils.add_fused_lm_head`` (which TRL's
   SFT and GRPO trainers, and so ``virgo rl``, put on the model): vocabulary tiles of 32,768 folded into online
-  log-sum-exp statistics, a Triton kernel on CUDA and a loop of torch ops per tile elsewhere (as here).
+  log-sum-exp statistics, a Triton kernel on CUDA and a loop of torch ops per tile elsewhere (as here). Asked for
+  the log-probabilities only, its cheapest setting (TRL's trainers also ask for the entropy).
 
 Each runs forward and backward (gradients of the hidden states and of the head) in its own subprocess, so its peak
 RSS is its own; one untimed warm-up, then the best of ``--steps`` timed runs. The gradients are compared with the
 logits path's (largest absolute difference, in units of the largest gradient entry) so a fast wrong op shows.
-Shapes: ``xs`` is the tiny model's width 128 with 4,096 rows (a packed row of the demo's size), ``2b`` Qwen2-VL-2B's
+Shapes: ``xs`` is the tiny model's width 128 with 4,096 rows (positions with a target), ``2b`` Qwen2-VL-2B's
 width 1,536 with 1,024 rows. Numbers are only meaningful on a quiet machine.
 """
 
