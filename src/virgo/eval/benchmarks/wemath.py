@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from virgo.eval.benchmarks.base import LoadContext
-from virgo.eval.sources import LETTERS, format_choices, read_problems, read_rows, resolve_image, text_or_none
+from virgo.eval.sources import LETTERS, format_choices, read_problems, resolve_image, text_or_none
 from virgo.records import Problem, RecordError
 
 NAME = "wemath"
@@ -76,13 +76,13 @@ def load(ctx: LoadContext) -> list[Problem]:
     roots = [path.parent, ctx.data_dir / "data", ctx.data_dir]
     given = ctx.options["knowledge_structure"]
     structure = Path(given) if given else path.parent / KNOWLEDGE_FILE
-    if given and not structure.is_file():
-        raise FileNotFoundError(f"{ctx.spec.name}: knowledge_structure={given}: no such file (We-Math's "
-                                f"data/{KNOWLEDGE_FILE})")
     domains = None
     if structure.is_file():
         domains = concept_domains(structure)
         ctx.files.append(structure)
+    elif given:
+        raise FileNotFoundError(f"{ctx.spec.name}: knowledge_structure={given}: no such file (We-Math's "
+                                f"data/{KNOWLEDGE_FILE})")
     problems = read_problems(path, lambda row: _problem(row, roots, ctx))
     if domains is not None:
         for p in problems:
@@ -95,15 +95,16 @@ def concept_domains(path: Path) -> dict[str, list[str]]:
     """``knowledge_structure_nodes.json`` -> {concept: [its nodes' root2, one per node]}; a node's concept is the
     last ``_``-separated part of its ``full node``, as accuracy.py takes it."""
     out: dict[str, list[str]] = defaultdict(list)
-    for i, node in read_rows(path):
-        try:
-            for key in ("full node", "root2"):
-                if text_or_none(node.get(key)) is None:
-                    raise RecordError("missing or empty", field=key)
-        except RecordError as e:
-            raise e.located(path, i) from None
-        out[str(node["full node"]).split("_")[-1]].append(str(node["root2"]))
+    for concept, domain in read_problems(path, _node):
+        out[concept].append(domain)
     return dict(out)
+
+
+def _node(node: dict[str, Any]) -> tuple[str, str]:
+    for key in ("full node", "root2"):
+        if text_or_none(node.get(key)) is None:
+            raise RecordError("missing or empty", field=key)
+    return str(node["full node"]).split("_")[-1], str(node["root2"])
 
 
 def _problem(row: dict[str, Any], roots, ctx: LoadContext) -> Problem:
@@ -167,15 +168,15 @@ def domain_accuracy(inp, evaluated: dict[tuple[int, str], dict[str, bool]]) -> l
     if not any("knowledge_domains" in p.meta for p in inp.problems):
         return None
     by_concept: dict[str, list[bool]] = defaultdict(list)
-    nodes: dict[str, Counter] = defaultdict(Counter)  # domain -> {concept: its nodes in that domain}
+    nodes: dict[str, dict[str, int]] = defaultdict(dict)  # domain -> {concept: its nodes in that domain}
     for p in inp.problems:
         roles = evaluated.get((p.meta["steps"], p.meta["wemath_id"]), {})
         if p.meta["role"] == "multi" or p.id not in inp.grades or "1" not in roles:
             continue
         concept = str(p.meta["knowledge_concept"])
         by_concept[concept].append(inp.correct(p.id))
-        for domain in p.meta.get("knowledge_domains", []):
-            nodes[domain][concept] = p.meta["knowledge_domains"].count(domain)
+        for domain, count in Counter(p.meta.get("knowledge_domains", [])).items():
+            nodes[domain][concept] = count
     rows = []
     for domain in sorted(nodes, key=lambda d: (DOMAINS.index(d) if d in DOMAINS else len(DOMAINS), d)):
         weights = nodes[domain]
