@@ -226,6 +226,13 @@ def text_or_none(value: Any) -> str | None:
     return s or None
 
 
+def require_text(row: dict[str, Any], *keys: str) -> None:
+    """RecordError ("missing or empty", naming the field) for the first of ``keys`` without text in ``row``."""
+    for key in keys:
+        if text_or_none(row.get(key)) is None:
+            raise RecordError("missing or empty", field=key)
+
+
 def read_problems(path: Path, make: Callable[[dict[str, Any]], Any]) -> list[Any]:
     """``make(row)`` for every row of ``path``; a bad row's RecordError names the file and row (good rows are
     never dropped silently: a loader fails on the first bad one, with its location)."""

@@ -39,10 +39,11 @@ from virgo.eval.sources import (
     image_cache_dir,
     materialize_image,
     read_problems,
+    require_text,
     resolve_image,
     text_or_none,
 )
-from virgo.records import Problem, RecordError
+from virgo.records import Problem
 
 NAME = "dynamath"
 OPTIONS = {"variants": "auto", "variants_dir": None}
@@ -112,9 +113,7 @@ def split_choices(question: str) -> tuple[str, list[str]]:
 
 
 def _problem(row: dict[str, Any], variant: int, image) -> Problem:
-    for key in ("id", "question", "answer", "answer_type"):
-        if text_or_none(row.get(key)) is None:
-            raise RecordError("missing or empty", field=key)
+    require_text(row, "id", "question", "answer", "answer_type")
     seed = str(row["id"])
     pid = seed if variant == 0 else f"{seed}-v{variant}"
     kind = str(row["answer_type"]).strip().lower()

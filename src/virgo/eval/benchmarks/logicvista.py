@@ -24,8 +24,8 @@ import re
 from typing import Any
 
 from virgo.eval.benchmarks.base import LoadContext
-from virgo.eval.sources import LETTERS, as_list, read_problems, resolve_image, text_or_none
-from virgo.records import Problem, RecordError
+from virgo.eval.sources import LETTERS, as_list, read_problems, require_text, resolve_image, text_or_none
+from virgo.records import Problem
 
 NAME = "logicvista"
 OPTIONS: dict = {}
@@ -67,9 +67,7 @@ def load(ctx: LoadContext) -> list[Problem]:
 
 
 def _problem(row: dict[str, Any], roots, ctx: LoadContext) -> Problem:
-    for key in ("id", "question", "answer"):
-        if text_or_none(row.get(key)) is None:
-            raise RecordError("missing or empty", field=key)
+    require_text(row, "id", "question", "answer")
     pid, question, answer = str(row["id"]), str(row["question"]).strip(), str(row["answer"]).strip()
     images = []
     if text_or_none(row.get("imagename")):

@@ -13,11 +13,12 @@ from virgo.eval.sources import (
     LETTERS,
     format_choices,
     read_problems,
+    require_text,
     resolve_image,
     rewrite_placeholders,
     text_or_none,
 )
-from virgo.records import Problem, RecordError
+from virgo.records import Problem
 
 NAME = "mathvision"
 OPTIONS: dict = {}
@@ -31,9 +32,7 @@ def load(ctx: LoadContext) -> list[Problem]:
 
 
 def _problem(row: dict, roots, ctx: LoadContext) -> Problem:
-    for key in ("id", "question", "answer"):
-        if text_or_none(row.get(key)) is None:
-            raise RecordError("missing or empty", field=key)
+    require_text(row, "id", "question", "answer")
     pid = str(row["id"])
     options = [rewrite_placeholders(str(o)) for o in (row.get("options") or [])]
     answer = str(row["answer"]).strip()

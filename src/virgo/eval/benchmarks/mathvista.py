@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from virgo.eval.benchmarks.base import LoadContext
-from virgo.eval.sources import LETTERS, DataMissingError, read_rows, text_or_none
+from virgo.eval.sources import LETTERS, DataMissingError, read_rows, require_text, text_or_none
 from virgo.records import Problem, RecordError
 
 NAME = "mathvista"
@@ -131,9 +131,7 @@ def build_query(row: dict[str, Any]) -> str:
 
 
 def _problem(row: dict[str, Any], ctx: LoadContext) -> Problem:
-    for key in ("question", "answer", "question_type"):
-        if text_or_none(row.get(key)) is None:
-            raise RecordError("missing or empty", field=key)
+    require_text(row, "question", "answer", "question_type")
     pid = str(row.get("pid") or row["id"])
     choices = [str(c) for c in row.get("choices") or []] or None
     if row["question_type"] == "multi_choice" and not choices:

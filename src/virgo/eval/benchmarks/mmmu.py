@@ -26,6 +26,7 @@ from virgo.eval.sources import (
     image_cache_dir,
     materialize_image,
     read_rows,
+    require_text,
     resolve_image,
     rewrite_placeholders,
     text_or_none,
@@ -78,9 +79,7 @@ def _ids(rows: list[tuple[int, dict]], path: Path, split: str) -> list[str]:
 
 
 def _problem(row: dict, pid: str, path: Path, ctx: LoadContext) -> Problem:
-    for key in ("question", "answer"):
-        if text_or_none(row.get(key)) is None:
-            raise RecordError("missing or empty", field=key)
+    require_text(row, "question", "answer")
     images: list[str] = []
     mapping: dict[int, int] = {}
     for n in range(1, MAX_IMAGES + 1):

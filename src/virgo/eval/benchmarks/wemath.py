@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from virgo.eval.benchmarks.base import LoadContext
-from virgo.eval.sources import LETTERS, format_choices, read_problems, resolve_image, text_or_none
+from virgo.eval.sources import LETTERS, format_choices, read_problems, require_text, resolve_image, text_or_none
 from virgo.records import Problem, RecordError
 
 NAME = "wemath"
@@ -101,16 +101,12 @@ def concept_domains(path: Path) -> dict[str, list[str]]:
 
 
 def _node(node: dict[str, Any]) -> tuple[str, str]:
-    for key in ("full node", "root2"):
-        if text_or_none(node.get(key)) is None:
-            raise RecordError("missing or empty", field=key)
+    require_text(node, "full node", "root2")
     return str(node["full node"]).split("_")[-1], str(node["root2"])
 
 
 def _problem(row: dict[str, Any], roots, ctx: LoadContext) -> Problem:
-    for key in ("ID", "question", "answer", "key", "option"):
-        if text_or_none(row.get(key)) is None:
-            raise RecordError("missing or empty", field=key)
+    require_text(row, "ID", "question", "answer", "key", "option")
     m = _KEY.match(str(row["key"]))
     if not m:
         raise RecordError(f"expected 2steps_1|2|multi or 3steps_1|2|3|multi, got {row['key']!r}", field="key")
