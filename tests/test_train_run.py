@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -168,6 +169,31 @@ def test_a_checkpoint_per_epoch_with_the_global_batch_and_chat_template_recorded
     assert load_processor(out / "checkpoint-2").chat_template == custom.read_text()
 
 
+def _tokens_seen(out):
+    return {r["step"]: r["num_input_tokens_seen"] for r in read_log(Path(out) / "train_log.jsonl") if "loss" in r}
+
+
+@pytest.mark.parametrize("packing", ["false", "true"])
+def test_the_log_counts_every_real_token_and_its_rate(tiny_model_dir, train_file, tmp_path, capsys, packing):
+    """Two epochs: the tokens counted are the samples' own, twice (padding never counts; a packed row has none),
+    every training log event has its rate, and the log line shows it."""
+    out = train(_cfg(tiny_model_dir, train_file, tmp_path / packing, "num_train_epochs=2", f"packing={packing}"))
+    info = json.loads((out / "run_info.json").read_text())["preflight"]
+    assert info["over_cutoff"] == 0
+    per_epoch = info["length"]["mean"] * info["kept"]  # the samples' tokens, image tokens included
+    records = read_log(out / "train_log.jsonl")
+    steps = [r for r in records if "loss" in r]
+    seen = [r["num_input_tokens_seen"] for r in steps]
+    assert seen == sorted(seen) and len(set(seen)) == len(seen) > 1  # one log per step, each step adds tokens
+    assert seen[-1] == pytest.approx(2 * per_epoch, abs=0.5)
+    assert all(r["tokens_per_s"] > 0 for r in steps)
+    final = next(r for r in records if "train_runtime" in r)
+    assert final["train_tokens_per_second"] == pytest.approx(seen[-1] / final["train_runtime"], rel=1e-3)
+    printed = capsys.readouterr().out
+    assert re.search(r"step 1/\d+ \(epoch [\d.]+\), loss [\d.]+, .*, [\d,]+ tok/s\n", printed)
+    assert re.search(r"took [\d.]+ s, [\d,]+ tok/s\n", printed)
+
+
 class _Interrupt(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == 5:
@@ -193,13 +219,14 @@ def test_interrupted_run_resumes_where_it_stopped(tiny_model_dir, train_file, tm
     want, got = _losses(ref), _losses(out)
     for step in range(1, 8):
         assert got[step] == pytest.approx(want[step], abs=1e-5), step
+    assert _tokens_seen(out) == _tokens_seen(ref)  # the count is saved with the checkpoint and goes on from it
     state = json.loads((out / "checkpoint-7" / "trainer_state.json").read_text())
     assert state["global_step"] == 7
 
 
 @pytest.mark.distributed
 def test_cli_two_processes_on_cpu(tiny_model_dir, tmp_path):
-    """The interface command: two real gloo processes, a loadable model and a JSONL log with loss."""
+    """The interface command: two real gloo processes, a loadable model and a JSONL log with loss and tokens."""
     from transformers import AutoModelForImageTextToText
 
     cache = tmp_path / "cache"
@@ -209,7 +236,7 @@ def test_cli_two_processes_on_cpu(tiny_model_dir, tmp_path):
     env = {**os.environ, "VIRGO_CACHE": str(cache)}
     proc = run_group(
         [sys.executable, "-m", "virgo", "train", "--config", "recipes/tiny-cpu.yaml", "--num-processes", "2",
-         "--max-steps", "6", "--output-dir", str(out)], cwd=REPO, env=env, timeout=300)
+         "--max-steps", "8", "--output-dir", str(out)], cwd=REPO, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "torch.distributed.run" in proc.stdout and "--nproc_per_node=2" in proc.stdout
     info = json.loads((out / "run_info.json").read_text())
@@ -217,8 +244,13 @@ def test_cli_two_processes_on_cpu(tiny_model_dir, tmp_path):
     logs = [r for f in out.glob("*log*.jsonl") for r in read_log(f)]
     losses = [r["loss"] for r in logs if "loss" in r]
     assert losses and all(math.isfinite(v) for v in losses)
-    # 128 examples / (8 per device x 2 processes) = 8 steps per epoch: the epoch counter shows both ranks ran.
-    assert max(r["epoch"] for r in logs) == pytest.approx(6 / 8)
+    # 128 examples / (8 per device x 2 processes) = 8 steps per epoch: the epoch counter shows both ranks ran,
+    # and the tokens counted are the whole epoch's, summed over the two processes (each saw half)
+    assert max(r["epoch"] for r in logs) == pytest.approx(1.0)
+    preflight = info["preflight"]
+    assert preflight["kept"] == 128 and preflight["over_cutoff"] == 0
+    final = next(r for r in logs if "train_runtime" in r)
+    assert final["num_input_tokens_seen"] == pytest.approx(preflight["length"]["mean"] * 128, abs=0.5)
     model = AutoModelForImageTextToText.from_pretrained(out)
     assert model.config.model_type == "qwen2_vl"
 

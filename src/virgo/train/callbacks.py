@@ -136,11 +136,15 @@ def say(is_main: bool, *lines: str) -> None:
 def format_log_line(step: int, max_steps: int, epoch: float | None, logs: dict) -> str:
     """One readable line per Trainer log event (instead of the Trainer's raw dict)."""
     parts = [f"step {step}/{max_steps}" + (f" (epoch {epoch:.2f})" if epoch is not None else "")]
+    final = "train_loss" in logs  # transformers also puts train_runtime on every event when it counts tokens
     for key, label, fmt in (("loss", "loss", ".4f"), ("eval_loss", "dev loss", ".4f"), ("learning_rate", "lr", ".2e"),
                             ("grad_norm", "grad norm", ".3g"), ("train_runtime", "took", ".1f")):
         value = logs.get(key)
-        if isinstance(value, (int, float)):
+        if isinstance(value, (int, float)) and (key != "train_runtime" or final):
             parts.append(f"{label} {value:{fmt}}" + (" s" if key == "train_runtime" else ""))
+    rate = logs.get("train_tokens_per_second" if final else "tokens_per_s")
+    if isinstance(rate, (int, float)):
+        parts.append(f"{rate:,.0f} tok/s")
     for key, value in logs.items():  # metrics of a generation-based evaluation (eval_accuracy ...)
         if key.startswith("eval_") and key not in ("eval_loss", "eval_runtime", "eval_samples_per_second",
                                                    "eval_steps_per_second") and isinstance(value, (int, float)):

@@ -3,10 +3,11 @@
 Additions: FSDP2 sharded by Virgo on CPU (`virgo.train.fsdp`: saving gathers a full state dict, checkpoints hold
 the full optimizer state), an optional generation-based evaluation after each evaluation (`virgo.train.geneval`),
 the LM head's chunked loss armed for each forward of the loss with ``linear_cross_entropy`` (`virgo.train.headloss`),
-and, with a ``TokenBudgetBatchSampler`` (``virgo.train.packing``), micro-batches of one packed row of samples
-under a token budget instead of a fixed number of samples. Trainer only builds fixed-size batches (its one
-batch sampler, ``BatchRebalanceSampler``, keeps samples per step fixed), so the training dataloader is built here
-with the row sampler and prepared by accelerate like Trainer's own (several processes get disjoint rows).
+tokens per second in every training log event (`virgo.train.throughput`), and, with a ``TokenBudgetBatchSampler``
+(``virgo.train.packing``), micro-batches of one packed row of samples under a token budget instead of a fixed
+number of samples. Trainer only builds fixed-size batches (its one batch sampler, ``BatchRebalanceSampler``, keeps
+samples per step fixed), so the training dataloader is built here with the row sampler and prepared by accelerate
+like Trainer's own (several processes get disjoint rows).
 
 The loss is the token mean over the whole global batch (every rank, every accumulation step) for every family:
 Qwen2.5-VL and Qwen3-VL declare ``accepts_loss_kwargs = False`` (copied from a Gemma 3 fix, transformers #37208),
@@ -37,6 +38,7 @@ from transformers.trainer_utils import seed_worker
 from virgo.train import fsdp
 from virgo.train.headloss import HeadLoss
 from virgo.train.packing import TokenBudgetBatchSampler
+from virgo.train.throughput import TokenMeter, is_training_event
 
 
 class RestoreCheckpointWeights:
@@ -108,6 +110,21 @@ class SFTTrainer(RestoreCheckpointWeights, ShardedModelSupport, Trainer):
         super().__init__(*args, **kwargs)
         self.model_accepts_loss_kwargs = True  # the token mean over the global batch (module docstring)
         self._flops_per_token: int | None = None
+        self.token_meter = TokenMeter()
+
+    def training_step(self, model, inputs, *args, **kwargs):
+        self.token_meter.count(inputs, self.state.num_input_tokens_seen)
+        return super().training_step(model, inputs, *args, **kwargs)
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        if is_training_event(logs):
+            import torch
+
+            local = torch.as_tensor(self.token_meter.take_local(), dtype=torch.int64, device=self.args.device)
+            if self.args.include_num_input_tokens_seen in ("no", False):  # else the Trainer counts them itself
+                self.state.num_input_tokens_seen += int(self.accelerator.reduce(local, reduction="sum").item())
+            logs.update(self.token_meter.fields(logs, self.state.num_input_tokens_seen))
+        super().log(logs, *args, **kwargs)
 
     def compute_loss(self, model, inputs, *args, **kwargs):
         if self.head_loss is None:
