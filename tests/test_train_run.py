@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from procs import run_group
 from safetensors.torch import load_file
 from transformers import TrainerCallback
@@ -19,6 +20,7 @@ from transformers import TrainerCallback
 from virgo.train.callbacks import read_log
 from virgo.train.config import load_config
 from virgo.train.fixture import make_tiny_longthought
+from virgo.train.plot import plot_loss
 from virgo.train.sft import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,6 +194,12 @@ def test_the_log_counts_every_real_token_and_its_rate(tiny_model_dir, train_file
     printed = capsys.readouterr().out
     assert re.search(r"step 1/\d+ \(epoch [\d.]+\), loss [\d.]+, .*, [\d,]+ tok/s\n", printed)
     assert re.search(r"took [\d.]+ s, [\d,]+ tok/s\n", printed)
+    # loss.png: loss, learning rate and tokens/s (7 x 7.5 inches at 100 dpi); a log without rates has two panels
+    assert Image.open(out / "loss.png").size == (700, 750)
+    old = tmp_path / f"old-{packing}" / "train_log.jsonl"
+    old.parent.mkdir()
+    old.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "tokens_per_s"}) + "\n" for r in records))
+    assert Image.open(plot_loss(old, old.parent / "loss.png")).size == (700, 550)
 
 
 class _Interrupt(TrainerCallback):
