@@ -1,6 +1,7 @@
 """Padding-free packing, for each Qwen VL family: positions restart per sample, M-RoPE is right for images,
-per-sample losses and gradients are unchanged, under the old block-mask attention and the per-segment attention
-alike, in micro-batches of a fixed number of samples and in token-budget rows.
+per-sample losses and gradients are unchanged, under the old block-mask attention, the per-segment attention and
+the GPU's flash-attn varlen path (run here through transformers' own integration with a CPU reference kernel) alike,
+in micro-batches of a fixed number of samples and in token-budget rows.
 
 Tolerance: fp32 on CPU; per-sample losses agree within 1e-5 absolute (measured about 5e-7), gradients within 1e-5
 absolute (relative to their scale); only the order of floating-point sums differs between the paths.
@@ -9,6 +10,7 @@ absolute (relative to their scale); only the order of floating-point sums differ
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 import torch
@@ -254,3 +256,74 @@ def test_segments_path_builds_no_row_mask(setup):
     assert language_model_attention(model) == "virgo_sdpa_segments"
     assert masks["block_mask"].shape == (1, 1, length, length)
     assert masks["sdpa_segments"] is None
+
+
+class CpuFlashVarlen:
+    """flash-attn's functions as transformers calls them (their documented signatures: ``flash_attn_varlen_func`` on
+    [total, heads, dim] tensors with ``cu_seqlens``, ``flash_attn_func`` on [batch, length, heads, dim]), computed on
+    CPU by SDPA per sequence. The CUDA kernel cannot run here; with this reference in its place, everything around it
+    runs as on a GPU with flash-attn: transformers' flash_attention_2 integration, its packed-row detection from the
+    position ids the model hands its layers, the cu_seqlens it derives, and Virgo's collator and mask-free rows.
+    Records the cu_seqlens of every varlen call."""
+
+    def __init__(self) -> None:
+        self.cu_seqlens: list[list[int]] = []
+
+    def varlen(self, q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, dropout_p=0.0,
+               softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0, alibi_slopes=None,
+               deterministic=False, return_attn_probs=False):
+        assert torch.equal(cu_seqlens_q, cu_seqlens_k) and dropout_p == 0.0 and window_size == (-1, -1)
+        bounds = cu_seqlens_q.tolist()
+        self.cu_seqlens.append(bounds)
+        parts = [F.scaled_dot_product_attention(*(t[s:e].transpose(0, 1)[None] for t in (q, k, v)), is_causal=causal,
+                                                scale=softmax_scale, enable_gqa=True)[0].transpose(0, 1)
+                 for s, e in itertools.pairwise(bounds)]
+        return torch.cat(parts)
+
+    def dense(self, q, k, v, dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
+              alibi_slopes=None, deterministic=False, return_attn_probs=False):
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=softmax_scale,
+                                              enable_gqa=True).transpose(1, 2)
+
+
+def _flash_varlen_on_cpu(model, monkeypatch) -> CpuFlashVarlen:
+    """The language model on transformers' flash_attention_2 with the CPU reference as the loaded flash-attn (what
+    ``use_packed_attention(model, "flash_varlen")`` sets on a GPU; on CPU it refuses, rightly)."""
+    import transformers.modeling_flash_attention_utils as fau
+
+    ref = CpuFlashVarlen()
+    loaded = {"_flash_fn": ref.dense, "_flash_varlen_fn": ref.varlen, "_flash_with_kvcache_fn": None,
+              "_pad_fn": fau._pad_input, "_unpad_fn": fau._unpad_input,
+              "_process_flash_kwargs_fn": fau._lazy_define_process_function(ref.varlen),
+              "_loaded_implementation": "flash_attention_2"}
+    for name, value in loaded.items():
+        assert hasattr(fau, name), f"transformers moved its flash-attn loading ({name}): update this test"
+        monkeypatch.setattr(fau, name, value)
+    monkeypatch.setattr(model.config.text_config, "_attn_implementation", "flash_attention_2")
+    assert language_model_attention(model) == "flash_attention_2"
+    return ref
+
+
+def test_flash_varlen_path_keeps_per_sample_losses_and_gradients(setup, monkeypatch):
+    """The GPU path (``packed_attention=flash_varlen``): a packed row through transformers' flash_attention_2 gives
+    each sample its own sequence (cu_seqlens at the sample boundaries, in every layer) and the per-sample losses and
+    gradients of the padded batch."""
+    model, ds, padded, packed = setup
+    use_packed_attention(model, "block_mask")  # the reference: padded, transformers' sdpa
+    feats = _features(ds)
+    lengths = [len(f["input_ids"]) for f in feats]
+    pb, kb = padded(feats), packed(feats)
+    ref_out, ref_grads = _loss_and_gradients(model, pb)
+    lp = _per_sample_losses(ref_out.logits, pb["labels"], _spans(lengths)[0])
+
+    flash = _flash_varlen_on_cpu(model, monkeypatch)
+    out, grads = _loss_and_gradients(model, kb)
+    lk = _per_sample_losses(out.logits, kb["labels"], _spans(lengths)[1])
+    bounds = [0, *itertools.accumulate(lengths)]
+    assert flash.cu_seqlens == [bounds] * model.config.text_config.num_hidden_layers
+    assert torch.allclose(lp, lk, atol=1e-5, rtol=0), (lp, lk)
+    assert abs(ref_out.loss.item() - out.loss.item()) < 1e-5
+    assert grads.keys() == ref_grads.keys()
+    for name, g in ref_grads.items():
+        assert (g - grads[name]).abs().max().item() <= 1e-5 * max(g.abs().max().item(), 1.0), name

@@ -9,7 +9,10 @@ instead, both through its documented extension points, and picks one from the de
 - ``flash_varlen`` (GPU with the ``flash-attn`` package and half precision): the language model runs on
   transformers' own ``flash_attention_2``. Its mask function returns no mask, and its attention detects the packed
   row from the restarting position ids and calls flash-attn's varlen kernel with the sample boundaries
-  (``cu_seqlens``) derived from them. Written against the documented API; it could not be run here (no GPU).
+  (``cu_seqlens``) derived from them. Written against the documented API; the CUDA kernel cannot run here (no GPU),
+  but the tests run this whole path through transformers with a CPU reference of flash-attn's varlen function in
+  its place (tests/test_train_packing.py): the boundaries arrive in every layer and the per-sample losses and
+  gradients are the padded batch's, for each family.
   The boundaries are deliberately not passed from the collator as ``cu_seq_lens_q`` / ``max_length_q`` model
   kwargs: the Qwen VL forwards hand the same kwargs to the vision tower, whose flash path passes its own
   ``cu_seq_lens_q``, and the duplicate keyword fails on every batch with an image.
