@@ -9,6 +9,7 @@ import math
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -200,6 +201,26 @@ def test_the_log_counts_every_real_token_and_its_rate(tiny_model_dir, train_file
     old.parent.mkdir()
     old.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "tokens_per_s"}) + "\n" for r in records))
     assert Image.open(plot_loss(old, old.parent / "loss.png")).size == (700, 550)
+
+
+def test_token_rate_leaves_out_what_runs_between_log_events():
+    """A padded micro-batch counts its attention mask, a packed row its length; the rate runs from the first
+    micro-batch after a log event, so an evaluation or a save right after the event does not lower it."""
+    import torch
+
+    from virgo.train.throughput import TokenMeter
+
+    meter = TokenMeter()
+    meter.count({"input_ids": torch.zeros(2, 5), "attention_mask": torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])})
+    meter.count({"input_ids": torch.zeros(1, 7)})
+    assert int(meter.take_local()) == 8 + 7 and meter.take_local() == 0
+    first = meter.fields({"loss": 1.0}, 15, 15)
+    assert first["num_input_tokens_seen"] == 15 and first["tokens_per_s"] > 0
+    time.sleep(0.5)  # an evaluation after the log event
+    meter.count({"input_ids": torch.zeros(1, 1000)})
+    assert meter.fields({"loss": 1.0}, 1000, 1015)["tokens_per_s"] > 1000 / 0.5 * 5  # not 1,000 tokens / 0.5 s
+    final = meter.fields({"train_runtime": 2.0, "train_loss": 1.0}, 0, 1015)
+    assert final == {"num_input_tokens_seen": 1015, "train_tokens_per_second": 507.5}
 
 
 class _Interrupt(TrainerCallback):

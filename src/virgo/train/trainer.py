@@ -113,7 +113,7 @@ class SFTTrainer(RestoreCheckpointWeights, ShardedModelSupport, Trainer):
         self.token_meter = TokenMeter()
 
     def training_step(self, model, inputs, *args, **kwargs):
-        self.token_meter.count(inputs, self.state.num_input_tokens_seen)
+        self.token_meter.count(inputs)
         return super().training_step(model, inputs, *args, **kwargs)
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
@@ -121,9 +121,10 @@ class SFTTrainer(RestoreCheckpointWeights, ShardedModelSupport, Trainer):
             import torch
 
             local = torch.as_tensor(self.token_meter.take_local(), dtype=torch.int64, device=self.args.device)
+            tokens = int(self.accelerator.reduce(local, reduction="sum").item())
             if self.args.include_num_input_tokens_seen in ("no", False):  # else the Trainer counts them itself
-                self.state.num_input_tokens_seen += int(self.accelerator.reduce(local, reduction="sum").item())
-            logs.update(self.token_meter.fields(logs, self.state.num_input_tokens_seen))
+                self.state.num_input_tokens_seen += tokens
+            logs.update(self.token_meter.fields(logs, tokens, self.state.num_input_tokens_seen))
         super().log(logs, *args, **kwargs)
 
     def compute_loss(self, model, inputs, *args, **kwargs):
