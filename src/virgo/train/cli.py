@@ -55,7 +55,7 @@ train = recipe_command("train", TrainConfig, train_cmd, available=available_reci
 Full fine-tuning (or LoRA) with the vision tower frozen; loss on the assistant response only. The config is TRL's
 SFTConfig (every TrainingArguments option is a flag below) plus Virgo's fields; LLaMA-Factory names (cutoff_len,
 template, warmup_ratio, val_size, finetuning_type, lora_rank, lora_target) are accepted. Writes a HF model dir
-(safetensors, processor, chat template), checkpoint-N/, train_config.yaml, run_info.json, train_log.jsonl,
-TensorBoard logs and loss.png. The global batch is processes x per-device batch x accumulation; a recipe's
-expected_global_batch is checked before launching. Running the same command again resumes from the last
-checkpoint (resume_from_checkpoint=auto).""")
+(safetensors, processor, chat template), checkpoint-N/, train_config.yaml, run_info.json, train_log.jsonl
+(loss, lr, grad norm and tokens/s, padding excluded, per logged step), TensorBoard logs and loss.png. The
+global batch is processes x per-device batch x accumulation; a recipe's expected_global_batch is checked before
+launching. Running the same command again resumes from the last checkpoint (resume_from_checkpoint=auto).""")
