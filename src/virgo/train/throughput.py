@@ -25,8 +25,9 @@ class TokenMeter:
     """Counts the non-padding input tokens of each micro-batch and turns them into log fields."""
 
     def __init__(self) -> None:
-        self.local = 0  # tokens of packed rows and unmasked batches: plain numbers, known without a sync
-        self.local_masked: Any = 0  # attention-mask sums of padded batches: a device tensor until the next log
+        # this process's tokens since the last log event: a number, or a device tensor once a padded batch's
+        # attention-mask sum is added (read at the next log event, so no sync per step)
+        self.local: Any = 0
         self.began: float | None = None  # when the first micro-batch after the previous training log event began
         self.session = 0  # tokens over all processes in this session, summed at each training log event
 
@@ -36,14 +37,13 @@ class TokenMeter:
             self.began = time.perf_counter()
         mask = inputs.get("attention_mask")
         if mask is not None:
-            self.local_masked = self.local_masked + mask.sum()
+            self.local = self.local + mask.sum()
         elif (ids := inputs.get("input_ids")) is not None:
-            self.local += ids.numel()  # a packed row: every position is a sample's token
+            self.local = self.local + ids.numel()  # a packed row: every position is a sample's token
 
     def take_local(self) -> Any:
         """This process's tokens since the last call (a number or a 0-d tensor), and reset."""
-        got = self.local + self.local_masked
-        self.local, self.local_masked = 0, 0
+        got, self.local = self.local, 0
         return got
 
     def fields(self, logs: dict[str, Any], tokens: int, seen: int) -> dict[str, Any]:
