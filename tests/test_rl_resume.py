@@ -50,9 +50,28 @@ def test_sigkill_then_resume_continues_from_the_checkpoint(tmp_path):
     reference = tmp_path / "reference"
     ref = run_group(_command(reference, problems), timeout=600)
     assert ref.returncode == 0, ref.stderr[-3000:]
+    _check_token_rates(out, done.stdout, resumed_from=json.loads(
+        (out / f"checkpoint-{saved[-1]}" / "trainer_state.json").read_text())["num_input_tokens_seen"])
+    _check_token_rates(reference, ref.stdout, resumed_from=0)
     a, b = _weights(out), _weights(reference)
     assert a.keys() == b.keys()
     import torch
 
     for name in a:
         torch.testing.assert_close(a[name], b[name], msg=name)
+
+
+def _check_token_rates(out, stdout: str, resumed_from: int) -> None:
+    """Every training log event has a token rate (TRL's prompt + completion count over the interval), the console
+    line shows it, and the last event's session rate is this session's tokens (the count less what the checkpoint
+    it resumed from had seen) over its runtime."""
+    log = read_log(out / "train_log.jsonl")
+    steps = [r for r in log if "loss" in r]
+    assert all(r["tokens_per_s"] > 0 for r in steps), steps
+    final = next(r for r in log if "train_runtime" in r)
+    session = max(r["num_tokens"] for r in steps) - resumed_from
+    assert session > 0
+    assert abs(final["train_tokens_per_second"] - session / final["train_runtime"]) <= 0.1, (final, session)
+    lines = [x for x in stdout.splitlines() if x.startswith("step ") and "reward" in x]
+    assert lines and all(x.endswith(" tok/s") for x in lines), lines
+

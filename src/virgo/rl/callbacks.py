@@ -26,6 +26,9 @@ def format_rl_line(step: int, max_steps: int, logs: dict) -> str:
         value = logs.get(key)
         if isinstance(value, (int, float)):
             parts.append(f"{label} {value:{fmt}}" + (" s" if key == "train_runtime" else ""))
+    rate = logs.get("train_tokens_per_second" if "train_runtime" in logs else "tokens_per_s")
+    if isinstance(rate, (int, float)):  # prompt and completion tokens per second (virgo.rl.trainer)
+        parts.append(f"{rate:,.0f} tok/s")
     return ", ".join(parts)
 
 

@@ -47,6 +47,7 @@ import trl
 
 from virgo.train.freeze import unwrap
 from virgo.train.modality import DummyImage, needs_vision_every_step
+from virgo.train.throughput import TokenMeter, is_training_event
 from virgo.train.trainer import RestoreCheckpointWeights
 
 IMAGE_INPUTS = (("pixel_values", "image_grid_thw"), ("pixel_values_videos", "video_grid_thw"))
@@ -165,11 +166,31 @@ class GRPOTrainer(RestoreCheckpointWeights, trl.GRPOTrainer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.token_meter = TokenMeter()
+        self._tokens_logged: int | None = None  # TRL's token count at the previous training log event
         # The policy and, with beta > 0 and full fine-tuning, TRL's separate reference model both score micro-batches.
         models = [self.accelerator.unwrap_model(m) for m in (self.model, self.ref_model) if m is not None]
         self._empty_image_hooks = [install_empty_image_hook(m) for m in models]
         if needs_vision_every_step(self.args.launch, self.args.world_size, self.args.deepspeed):
             self._empty_image_hooks += [h for m in models for h in self._vision_every_forward(m)]
+
+    def training_step(self, *args, **kwargs):
+        if self._tokens_logged is None:  # this session's first step: a resumed run's count is restored by now
+            self._tokens_logged = int(self.state.num_input_tokens_seen)
+        self.token_meter.mark()
+        return super().training_step(*args, **kwargs)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Tokens per second on each training log event, as `virgo train` has them (`virgo.train.throughput`), from
+        TRL's count (``num_tokens``: prompts and completions over all processes, added as each batch is
+        generated): the interval covers generation, scoring and the update."""
+        if self.model.training and self._tokens_logged is not None and is_training_event(logs):
+            seen = int(self.state.num_input_tokens_seen)
+            fields = self.token_meter.fields(logs, seen - self._tokens_logged, seen)
+            fields.pop("num_input_tokens_seen")  # TRL logs it as num_tokens
+            logs.update(fields)
+            self._tokens_logged = seen
+        super().log(logs, start_time)
 
     def _save(self, output_dir: str | None = None, state_dict=None):
         """Save without TRL's ``ref`` adapter: the frozen copy of the initial adapter that TRL adds to a PEFT model

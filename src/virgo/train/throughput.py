@@ -13,6 +13,10 @@ on every step that it cannot find the padding (the processor has no ``pad_token_
 local number (a tensor on the device for padded batches, so no sync) until a training log event, where every
 process already takes part in gathering the loss, and is summed over processes there. When a user does set
 ``include_num_input_tokens_seen``, the Trainer's count is left alone (the rates still come from this count).
+
+`virgo rl` logs the same two rates from TRL's own count instead (``num_tokens``: the prompt and completion tokens
+of every generated sample, over all processes), so there a rate covers a whole GRPO step: generation, scoring and
+the update (`virgo.rl.trainer.GRPOTrainer.log`).
 """
 
 from __future__ import annotations
@@ -31,10 +35,14 @@ class TokenMeter:
         self.began: float | None = None  # when the first micro-batch after the previous training log event began
         self.session = 0  # tokens over all processes in this session, summed at each training log event
 
-    def count(self, inputs: dict[str, Any]) -> None:
-        """Add one micro-batch (called as each training step begins)."""
+    def mark(self) -> None:
+        """A training step begins: the first after a log event starts the next interval."""
         if self.began is None:
             self.began = time.perf_counter()
+
+    def count(self, inputs: dict[str, Any]) -> None:
+        """Add one micro-batch (called as each training step begins)."""
+        self.mark()
         mask = inputs.get("attention_mask")
         if mask is not None:
             self.local = self.local + mask.sum()
