@@ -1,4 +1,5 @@
-"""TRL's ``GRPOTrainer`` with mixed image / text-only batches fixed, and Virgo's checkpoint-resume fix.
+"""TRL's ``GRPOTrainer`` with mixed image / text-only batches fixed, Virgo's checkpoint-resume fix and tokens/s
+in the log (`GRPOTrainer.log`).
 
 Two things break when one batch holds visual and text-only prompts (trl 1.16, transformers 5.23); each is fixed at
 the boundary where the two sides disagree, not by dropping text prompts or batching one prompt per step:
