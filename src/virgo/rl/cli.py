@@ -23,5 +23,6 @@ max_steps, use_vllm / vllm_mode ...). Prompts are Problem records, visual and te
 go through the processor as in SFT; the vision tower is frozen as in SFT; full fine-tuning or LoRA. Rewards:
 accuracy (virgo.grade, in worker processes with a time limit, the grade section's settings), format (thought
 closed, one final answer), and an optional thinking-budget term; each is logged (train_log.jsonl, TensorBoard)
-with accuracy, format rate, thought tokens, KL and the clip fraction. Running the same command again resumes from
-the last checkpoint. Packaged recipes: --list (tiny-cpu runs here; qwen2vl-7b-grpo is for 8 GPUs with vLLM).""")
+with accuracy, format rate, thought tokens, KL, the clip fraction and tokens/s (prompt and completion tokens per
+second of whole GRPO steps: generation, scoring, update). Running the same command again resumes from the last
+checkpoint. Packaged recipes: --list (tiny-cpu runs here; qwen2vl-7b-grpo is for 8 GPUs with vLLM).""")
