@@ -1,5 +1,6 @@
-"""Next-token sampling (`virgo.infer.sampling`): inverse-CDF draws follow the distribution after temperature and
-top-p, never take a token of probability 0, and each row's draw depends on its own generator and scores only.
+"""Next-token sampling (`virgo.infer.sampling`): inverse-CDF draws follow the distribution after temperature, top-k,
+top-p and min-p, never take a token of probability 0, and each row's draw depends on its own generator and scores
+only. Top-k and min-p keep what transformers' own warpers keep.
 
 Frequencies are checked over 20,000 seeded draws against 5 standard errors, so the checks are deterministic and
 far from their bounds when the sampler is right (a token off by a tenth of its probability fails them)."""
@@ -9,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from virgo.infer.sampling import choose, inverse_cdf
+from virgo.infer.sampling import choose, inverse_cdf, min_p_filter, top_k_filter
 
 DRAWS = 20_000
 
@@ -76,3 +77,72 @@ def test_a_row_draws_the_same_tokens_whatever_rows_share_its_batch():
     assert alone == beside == last and len(set(alone)) > 5  # the same draws, and really random
     greedy = choose(others, [0.0] * 5, [1.0] * 5, [None] * 5)
     assert greedy == others.argmax(-1).tolist()
+
+
+def test_top_k_and_min_p_keep_what_transformers_warpers_keep():
+    from transformers.generation.logits_process import MinPLogitsWarper, TopKLogitsWarper
+
+    gen = torch.Generator().manual_seed(7)
+    logits = torch.randn(6, 300, generator=gen) * 3
+    logits[0, :5] = logits[0].max()  # ties at the top ...
+    logits[1, 10:20] = logits[1].topk(3).values[-1]  # ... and at the k-th score: all stay
+    for k in (1, 3, 20, 299, 300, 1000):
+        ours = top_k_filter(logits.clone(), k)
+        want = TopKLogitsWarper(k)(None, logits.clone())
+        assert torch.equal(ours.isinf(), want.isinf()), k
+        assert torch.equal(ours[~ours.isinf()], logits[~ours.isinf()])  # kept scores untouched
+    for m in (0.001, 0.05, 0.3, 0.9, 1.0):
+        ours = min_p_filter(logits.clone(), m)
+        want = MinPLogitsWarper(m)(None, logits.clone())
+        assert torch.equal(ours.isinf(), want.isinf()), m
+    assert torch.equal(top_k_filter(logits, 0), logits) and torch.equal(min_p_filter(logits, 0.0), logits)
+
+
+def test_choose_samples_after_top_k_and_min_p():
+    scores = torch.tensor([[2.0, 1.0, 0.5, -1.0, 0.0]])
+    probs = scores[0].double().softmax(-1)  # 0.563, 0.207, 0.126, 0.028, 0.076
+    # min-p compares with the most probable token: 0.076 / 0.563 = 0.135 keeps token 4 at 0.1, drops it at 0.15
+    for top_k, min_p, keep in ((2, 0.0, [0, 1]), (0, 0.2, [0, 1, 2]), (4, 0.1, [0, 1, 2, 4]), (4, 0.15, [0, 1, 2]),
+                               (1, 0.0, [0])):
+        g = torch.Generator().manual_seed(2)
+        tokens = [choose(scores, [1.0], [1.0], [g], top_ks=[top_k], min_ps=[min_p])[0] for _ in range(DRAWS)]
+        mask = torch.zeros(5, dtype=torch.bool)
+        mask[keep] = True
+        want = torch.where(mask, probs, 0.0) / probs[mask].sum()
+        _assert_follows(_frequencies(tokens, 5), want)
+
+
+def test_a_row_with_top_k_and_min_p_draws_the_same_tokens_beside_other_settings():
+    gen = torch.Generator().manual_seed(321)
+    mine = torch.randn(1, 4000, generator=gen) * 2
+    others = torch.randn(3, 4000, generator=gen) * 2
+
+    def draw(batch, temps, ks, mps, seeds, at):
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        return [choose(batch, temps, [0.95] * len(temps), gens, top_ks=ks, min_ps=mps)[at] for _ in range(30)]
+
+    alone = draw(mine, [0.8], [50], [0.01], [9], 0)
+    beside = draw(torch.cat([others, mine]), [1.0, 0.8, 0.5, 0.8], [0, 50, 5, 50], [0.0, 0.0, 0.01, 0.01],
+                  [1, 2, 3, 9], 3)
+    assert alone == beside and len(set(alone)) > 5
+    top50 = set(mine[0].topk(50).indices.tolist())
+    assert set(alone) <= top50  # only the 50 most probable tokens are ever drawn
+
+
+def test_generation_with_top_k_1_or_min_p_1_is_greedy(tiny_model):
+    """Through the transformers backend on the tiny model: sampling at temperature 1 among the single most probable
+    token (top-k 1, or min-p 1) writes what greedy decoding writes; plain sampling does not."""
+    from virgo.infer import GenerateConfig, GenRequest, make_backend
+    from virgo.prompts import build_messages
+
+    backend = make_backend("transformers", model=tiny_model)
+    reqs = [GenRequest(build_messages(f"What is {i} + {i}?", 0), id=f"q{i}") for i in range(3)]
+    base = GenerateConfig(max_new_tokens=24, chat_template="qwen2vl", seed=4)
+
+    def texts(**kw):
+        return [o.text for o in backend.generate(reqs, base.replace(**kw))]
+
+    greedy = texts()
+    assert texts(temperature=1.0, top_k=1) == greedy
+    assert texts(temperature=1.5, min_p=1.0) == greedy
+    assert texts(temperature=1.0) != greedy

@@ -224,6 +224,34 @@ def test_openai_backend_records_the_seed_it_sent(server, client, tmp_path):
     assert replay(g.settings["seed"] + 1)["text"] != g.text  # and the seed is what decides it
 
 
+def test_top_k_and_min_p_through_the_server_and_the_openai_backend(client, server, tmp_path):
+    """vLLM's extra sampling parameters: top-k 1 (or min-p 1) at temperature 1 answers what greedy decoding answers,
+    whatever the seed; top-k -1 is vLLM's "off"; the openai backend sends them (run_generate through the server)."""
+    q = "What is 3 + 4?"
+
+    def text(**kw):
+        return ask(client, q, max_tokens=16, **kw).choices[0].model_extra["virgo"]["text"]
+
+    greedy = text(temperature=0)
+    sampled = [text(temperature=1.0, seed=s) for s in (1, 2)]
+    assert any(t != greedy for t in sampled)  # sampling does change the answer here ...
+    for s in (1, 2):  # ... unless only the most probable token may be drawn
+        assert text(temperature=1.0, seed=s, extra_body={"top_k": 1}) == greedy
+        assert text(temperature=1.0, seed=s, extra_body={"min_p": 1.0}) == greedy
+    assert text(temperature=1.0, seed=1, extra_body={"top_k": -1}) == sampled[0]
+
+    problems = [Problem(id="t", question=q, answer="7")]
+    cfg = GenerateConfig(max_new_tokens=16, prompt="plain", temperature=1.0, seed=3)
+    runs = {}
+    for name, c in (("greedy", cfg.replace(temperature=0.0)), ("top_k", cfg.replace(top_k=1)),
+                    ("min_p", cfg.replace(min_p=1.0)), ("sampled", cfg)):
+        run_generate("tiny", problems, tmp_path / f"{name}.jsonl", c, backend="openai", base_url=server["base_url"],
+                     api_key=KEY, progress=False)
+        (runs[name],) = read_records(tmp_path / f"{name}.jsonl", Generation)
+    assert runs["top_k"].text == runs["min_p"].text == runs["greedy"].text != runs["sampled"].text
+    assert runs["top_k"].settings["top_k"] == 1 and "top_k" not in runs["sampled"].settings
+
+
 def test_bad_key_is_401(server):
     bad = openai.OpenAI(base_url=server["base_url"], api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):

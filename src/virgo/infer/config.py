@@ -36,6 +36,10 @@ class GenerateConfig:
                               "the paper's is 8,192.")
     temperature: float = opt(0.0, ge=0, help="0 = greedy (the paper's setting); > 0 samples (with top_p).")
     top_p: float = opt(1.0, gt=0, le=1, help="Nucleus sampling mass (with a temperature > 0).")
+    top_k: int = opt(0, ge=0, help="Sample among the k most probable tokens only (with a temperature > 0); 0 = off. "
+                     "Qwen3's model cards recommend 20 for thinking mode.")
+    min_p: float = opt(0.0, ge=0, le=1, help="Drop tokens less probable than min_p x the most probable one (with a "
+                       "temperature > 0); 0 = off.")
     repetition_penalty: float = opt(1.05, gt=0, help="The paper's is 1.05; 1 = off.")
     n: int = opt(1, ge=1, help="Samples per problem (use a temperature > 0 for n > 1).")
     seed: int = opt(0, help="Base seed: each (problem, sample) draws from its own seed derived from it, so results "
@@ -80,6 +84,9 @@ class GenerateConfig:
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
+            # only when set: outputs written before these settings existed keep resuming (their identity has none)
+            **({"top_k": self.top_k} if self.top_k else {}),
+            **({"min_p": self.min_p} if self.min_p else {}),
             "repetition_penalty": self.repetition_penalty,
             "prompt": self.prompt,
             "system": self.system,

@@ -48,6 +48,8 @@ class RowSpec:
     max_new_tokens: int
     temperature: float = 0.0
     top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
     repetition_penalty: float = 1.0
     seed: int = 0
     thinking_budget: int | None = None
@@ -206,7 +208,8 @@ class Decoder:
             if bool((b.penalty != 1.0).any()):
                 scores = apply_repetition_penalty(scores, b.seen, b.penalty)
             chosen = choose(scores, [r.spec.temperature for r in b.rows], [r.spec.top_p for r in b.rows],
-                            [r.generator for r in b.rows])
+                            [r.generator for r in b.rows], top_ks=[r.spec.top_k for r in b.rows],
+                            min_ps=[r.spec.min_p for r in b.rows])
             feed: list[int] = []
             finished: list[int] = []
             step_col = b.attn.shape[1]  # the cache column the tokens fed this step will occupy

@@ -1,9 +1,9 @@
 """Next-token choice for a batch whose rows may each have their own settings.
 
-Repetition penalty, temperature and top-p follow transformers' logits processors (same formulas, same order),
-so greedy decoding here equals ``model.generate(do_sample=False, repetition_penalty=...)``. Sampling draws each
-row from its own ``torch.Generator``, seeded per (problem, sample): a row's tokens do not depend on which other
-rows share its batch, on the batch order, or on a resumed run.
+Repetition penalty, temperature, top-k, top-p and min-p follow transformers' logits processors (same formulas,
+same order), so greedy decoding here equals ``model.generate(do_sample=False, repetition_penalty=...)``. Sampling
+draws each row from its own ``torch.Generator``, seeded per (problem, sample): a row's tokens do not depend on which
+other rows share its batch, on the batch order, or on a resumed run.
 
 A sampled row takes one uniform number from its generator and the first token whose cumulative probability
 exceeds it (inverse-CDF sampling); temperature, top-p, softmax and the cumulative sums run batched where the
@@ -70,6 +70,36 @@ def _top_p_by_sort(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     return logits.masked_fill(remove.scatter(-1, sorted_idx, remove), float("-inf"))
 
 
+def top_k_filter(logits: torch.Tensor, top_k: int) -> torch.Tensor:
+    """Keep the ``top_k`` highest scores of each row (and any equal to the k-th); -inf elsewhere.
+
+    transformers' rule (``TopKLogitsWarper``): a token goes when its score is below the row's k-th highest, so ties
+    with the k-th all stay. ``top_k`` 0, or at least the vocabulary, keeps every token."""
+    if top_k <= 0 or top_k >= logits.shape[-1]:
+        return logits
+    kth = logits.topk(top_k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def min_p_filter(logits: torch.Tensor, min_p: float) -> torch.Tensor:
+    """Keep the tokens whose probability is at least ``min_p`` times the row's highest; -inf elsewhere.
+
+    transformers' rule (``MinPLogitsWarper``); the most probable token always stays. ``min_p`` 0 keeps every
+    token."""
+    if min_p <= 0:
+        return logits
+    probs = logits.softmax(dim=-1)
+    return logits.masked_fill(probs < min_p * probs.amax(dim=-1, keepdim=True), float("-inf"))
+
+
+def _by_value(logits: torch.Tensor, values: list, off, apply) -> torch.Tensor:
+    """``apply(rows, value)`` on each group of rows that share a setting other than ``off``, in place."""
+    for v in sorted(set(values) - {off}):
+        same = [j for j, w in enumerate(values) if w == v]
+        logits[same] = apply(logits[same], v)
+    return logits
+
+
 def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Per row of ``probs`` [n, V], the first token whose cumulative probability exceeds ``u`` [n] (in [0, 1)) times
     the row's total: token i with probability ``probs[i] / total``. A token of probability 0 is never taken (its
@@ -94,8 +124,10 @@ def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 
 def choose(scores: torch.Tensor, temperatures: Sequence[float], top_ps: Sequence[float],
-           generators: Sequence[torch.Generator | None]) -> list[int]:
-    """One token per row: argmax where the temperature is 0, else a seeded draw after temperature and top-p."""
+           generators: Sequence[torch.Generator | None], top_ks: Sequence[int] | None = None,
+           min_ps: Sequence[float] | None = None) -> list[int]:
+    """One token per row: argmax where the temperature is 0, else a seeded draw after temperature, top-k, top-p and
+    min-p (transformers' order; ``top_ks`` / ``min_ps`` None: off for every row)."""
     sampled = [b for b, (t, g) in enumerate(zip(temperatures, generators)) if t != 0 and g is not None]
     greedy = sorted(set(range(len(temperatures))) - set(sampled))
     out = [0] * len(temperatures)
@@ -107,10 +139,12 @@ def choose(scores: torch.Tensor, temperatures: Sequence[float], top_ps: Sequence
     device = scores.device
     temps = torch.tensor([temperatures[b] for b in sampled], dtype=scores.dtype, device=device)
     logits = scores[sampled] / temps[:, None]
-    ps = [top_ps[b] for b in sampled]
-    for p in sorted(set(ps) - {1.0}):  # rows that share a top-p are filtered together
-        same = [j for j, q in enumerate(ps) if q == p]
-        logits[same] = top_p_filter(logits[same], p)
+    # rows that share a setting are filtered together
+    if top_ks is not None:
+        _by_value(logits, [top_ks[b] for b in sampled], 0, top_k_filter)
+    _by_value(logits, [top_ps[b] for b in sampled], 1.0, top_p_filter)
+    if min_ps is not None:
+        _by_value(logits, [min_ps[b] for b in sampled], 0.0, min_p_filter)
     # one number per row from the row's own generator (CPU generators: draws do not depend on the device)
     u = torch.cat([torch.rand(1, generator=generators[b], dtype=torch.float64) for b in sampled])
     for b, token in zip(sampled, inverse_cdf(logits.softmax(dim=-1), u).tolist()):

@@ -138,6 +138,10 @@ class OpenAIBackend(Backend):
         if self.sampling_extras:
             if c.repetition_penalty != 1.0:
                 extra["repetition_penalty"] = c.repetition_penalty
+            if c.top_k:  # vLLM's, SGLang's and `virgo serve`'s extra parameters; never sent when off
+                extra["top_k"] = c.top_k
+            if c.min_p:
+                extra["min_p"] = c.min_p
             extra.setdefault("skip_special_tokens", False)
         if c.thinking_budget is not None:
             extra["thinking_budget"] = c.thinking_budget

@@ -121,8 +121,8 @@ class TransformersBackend(Backend):
     def row_spec(self, req: GenRequest, cfg: GenerateConfig, max_new_tokens: int) -> RowSpec:
         """The row's decoding settings; ``max_new_tokens`` is the request's limit cut to the context (`room`)."""
         c = req.settings(cfg)
-        return RowSpec(max_new_tokens=max_new_tokens, temperature=c.temperature, top_p=c.top_p,
-                       repetition_penalty=c.repetition_penalty, seed=req.resolved_seed(cfg),
+        return RowSpec(max_new_tokens=max_new_tokens, temperature=c.temperature, top_p=c.top_p, top_k=c.top_k,
+                       min_p=c.min_p, repetition_penalty=c.repetition_penalty, seed=req.resolved_seed(cfg),
                        thinking_budget=c.thinking_budget, force_wait=c.force_wait, on_text=req.on_text,
                        should_stop=req.should_stop)
 

@@ -42,9 +42,11 @@ class VLLMBackend(Backend):
     def _params(self, c: GenerateConfig, seed: int, max_tokens: int, stop: list[str] | None = None):
         from vllm import SamplingParams
 
-        return SamplingParams(temperature=c.temperature, top_p=c.top_p, repetition_penalty=c.repetition_penalty,
-                              max_tokens=max(1, max_tokens), seed=seed, stop=stop, include_stop_str_in_output=True,
-                              skip_special_tokens=False)
+        # top_k only when set: vLLM's "off" has been -1, and some versions refuse 0
+        extra = {"top_k": c.top_k} if c.top_k else {}
+        return SamplingParams(temperature=c.temperature, top_p=c.top_p, min_p=c.min_p,
+                              repetition_penalty=c.repetition_penalty, max_tokens=max(1, max_tokens), seed=seed,
+                              stop=stop, include_stop_str_in_output=True, skip_special_tokens=False, **extra)
 
     def _run(self, prompts: list[dict], params: list) -> list[tuple[str, int, str]]:
         outs = self.llm.generate(prompts, params, use_tqdm=False)

@@ -85,6 +85,9 @@ class ChatCompletionRequest(_In):
                                                                                     "max_tokens.")
     temperature: Float | None = Field(None, ge=0, le=2)
     top_p: Float | None = Field(None, gt=0, le=1)
+    top_k: Int | None = Field(None, ge=-1, le=INT32_MAX, description="Sample among the k most probable tokens; "
+                                                                     "0 or -1 (vLLM's off) = all.")
+    min_p: Float | None = Field(None, ge=0, le=1, description="Drop tokens below min_p x the most probable one.")
     n: Int | None = Field(None, ge=1, le=MAX_N)
     stream: Bool | None = None
     stream_options: StreamOptions | None = None
