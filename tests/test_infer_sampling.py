@@ -146,3 +146,34 @@ def test_generation_with_top_k_1_or_min_p_1_is_greedy(tiny_model):
     assert texts(temperature=1.0, top_k=1) == greedy
     assert texts(temperature=1.5, min_p=1.0) == greedy
     assert texts(temperature=1.0) != greedy
+
+
+def test_presence_and_frequency_penalties_match_a_step_by_step_reference(tiny_model):
+    """Greedy decoding with OpenAI's presence and frequency penalties on the tiny model: every token is the argmax of
+    the model's next-token scores (a full forward pass on the prompt and the output so far) less frequency x count
+    and presence x (count > 0) over the output so far (not the prompt); a row with penalties batched beside one
+    without gives what each gives alone; and the penalties do change the output."""
+    from virgo.infer import GenerateConfig, GenRequest, make_backend
+    from virgo.prompts import build_messages
+
+    model = tiny_model[0]
+    backend = make_backend("transformers", model=tiny_model)
+    req = GenRequest(build_messages("What is 2 + 2?", 0), id="q")
+    cfg = GenerateConfig(max_new_tokens=30, chat_template="qwen2vl", repetition_penalty=1.0, presence_penalty=1.5,
+                         frequency_penalty=0.7)
+    out = backend.generate([req], cfg)[0]
+    prompt = backend.encode(req, cfg).input_ids.tolist()
+    with torch.inference_mode():
+        for t, token in enumerate(out.token_ids):
+            scores = model(input_ids=torch.tensor([prompt + out.token_ids[:t]])).logits[0, -1].float()
+            counts = torch.bincount(torch.tensor(out.token_ids[:t], dtype=torch.long), minlength=scores.numel())
+            want = scores - 0.7 * counts - 1.5 * (counts > 0).float()
+            assert token == int(want.argmax()), t
+    plain = backend.generate([req], cfg.replace(presence_penalty=0.0, frequency_penalty=0.0))[0]
+    assert plain.token_ids != out.token_ids and len(set(plain.token_ids)) < len(set(out.token_ids))
+
+    other = GenRequest(build_messages("What is 5 + 1?", 0), id="o", cfg=cfg.replace(presence_penalty=0.0,
+                                                                                    frequency_penalty=0.0))
+    alone = backend.generate([other], cfg)[0]
+    both = backend.generate([req, other], cfg)
+    assert both[0].token_ids == out.token_ids and both[1].token_ids == alone.token_ids

@@ -252,6 +252,22 @@ def test_top_k_and_min_p_through_the_server_and_the_openai_backend(client, serve
     assert runs["top_k"].settings["top_k"] == 1 and "top_k" not in runs["sampled"].settings
 
 
+def test_presence_and_frequency_penalties_through_the_server_equal_local_generation(server, local, client, tmp_path):
+    """OpenAI's own penalty fields: the server applies them as the local backend does, and the openai backend sends
+    them (run_generate through the server equals run_generate in process)."""
+    problems = [Problem(id="t", question="What is 3 + 4?", answer="7")]
+    cfg = GenerateConfig(max_new_tokens=16, prompt="plain", presence_penalty=1.5, frequency_penalty=0.5)
+    run_generate("tiny", problems, tmp_path / "remote.jsonl", cfg, backend="openai", base_url=server["base_url"],
+                 api_key=KEY, progress=False)
+    run_generate(local, problems, tmp_path / "local.jsonl", cfg, progress=False)
+    run_generate(local, problems, tmp_path / "plain.jsonl", cfg.replace(presence_penalty=0.0, frequency_penalty=0.0),
+                 progress=False)
+    (remote,), (here,), (plain,) = (read_records(tmp_path / f"{n}.jsonl", Generation)
+                                    for n in ("remote", "local", "plain"))
+    assert remote.text == here.text != plain.text
+    assert remote.settings["presence_penalty"] == 1.5 and remote.settings["frequency_penalty"] == 0.5
+
+
 def test_bad_key_is_401(server):
     bad = openai.OpenAI(base_url=server["base_url"], api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):

@@ -111,7 +111,8 @@ def open_request(url, payload) -> socket.socket:
                                          ("temperature", 2.5), ("top_p", 0), ("repetition_penalty", 0),
                                          ("thinking_budget", -1), ("force_wait", -1), ("max_tokens", 2.0),
                                          ("max_tokens", "8"), ("temperature", True), ("seed", 2**64),
-                                         ("top_k", -2), ("top_k", 2.0), ("min_p", -0.1), ("min_p", 1.5)])
+                                         ("top_k", -2), ("top_k", 2.0), ("min_p", -0.1), ("min_p", 1.5),
+                                         ("presence_penalty", 2.5), ("frequency_penalty", -2.1)])
 def test_numbers_out_of_range_or_of_the_wrong_type_are_400(url, field, value):
     err = assert_error(chat(url, body(**{field: value})), 400, param=field)
     assert field in err["message"]

@@ -45,8 +45,9 @@ def test_a_rerun_with_other_settings_refuses_and_names_them(tiny_model_dir, tmp_
     head = _header(out)
     assert head["kind"] == "generate" and head["identity"]["model"] == os.path.realpath(tiny_model_dir)
     assert head["identity"]["max_new_tokens"] == 3 and head["forced"] == []
-    # top_k and min_p are in the identity only when set: outputs written before they existed keep resuming
-    assert "top_k" not in head["identity"] and "min_p" not in head["identity"]
+    # top_k, min_p and the OpenAI penalties are in the identity only when set: outputs written before they existed
+    # keep resuming
+    assert not {"top_k", "min_p", "presence_penalty", "frequency_penalty"} & set(head["identity"])
 
     # The same settings resume (nothing new to do), even with the model named by another path.
     rel = os.path.relpath(tiny_model_dir)
@@ -61,7 +62,8 @@ def test_a_rerun_with_other_settings_refuses_and_names_them(tiny_model_dir, tmp_
         assert part in msg, (part, msg)
     assert "\n" not in msg
     for change in ({"prompt": "plain"}, {"chat_template": "qwen2_5vl"}, {"force_wait": 1}, {"system": "Be brief."},
-                   {"repetition_penalty": 1.0}, {"top_k": 20}, {"min_p": 0.05}):
+                   {"repetition_penalty": 1.0}, {"top_k": 20}, {"min_p": 0.05},
+                   {"presence_penalty": 0.5}, {"frequency_penalty": -0.5}):
         with pytest.raises(RunMismatchError, match=f"{next(iter(change))}: "):
             _gen(tiny_model_dir, out, cfg.replace(**change))
     other = tmp_path / "other-model"

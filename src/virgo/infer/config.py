@@ -41,6 +41,10 @@ class GenerateConfig:
     min_p: float = opt(0.0, ge=0, le=1, help="Drop tokens less probable than min_p x the most probable one (with a "
                        "temperature > 0); 0 = off.")
     repetition_penalty: float = opt(1.05, gt=0, help="The paper's is 1.05; 1 = off.")
+    presence_penalty: float = opt(0.0, ge=-2, le=2, help="OpenAI's: subtracted from the score of every token already "
+                                  "in the output; 0 = off.")
+    frequency_penalty: float = opt(0.0, ge=-2, le=2, help="OpenAI's: subtracted once for each time a token is already "
+                                   "in the output; 0 = off.")
     n: int = opt(1, ge=1, help="Samples per problem (use a temperature > 0 for n > 1).")
     seed: int = opt(0, help="Base seed: each (problem, sample) draws from its own seed derived from it, so results "
                     "do not depend on batching, order or resumption.")
@@ -88,6 +92,8 @@ class GenerateConfig:
             **({"top_k": self.top_k} if self.top_k else {}),
             **({"min_p": self.min_p} if self.min_p else {}),
             "repetition_penalty": self.repetition_penalty,
+            **({"presence_penalty": self.presence_penalty} if self.presence_penalty else {}),
+            **({"frequency_penalty": self.frequency_penalty} if self.frequency_penalty else {}),
             "prompt": self.prompt,
             "system": self.system,
             "chat_template": self.chat_template,

@@ -22,7 +22,7 @@ import torch
 from virgo.infer.budget import Markers, ThoughtControl
 from virgo.infer.detok import IncrementalDetokenizer
 from virgo.infer.requests import StopCheck, TextCallback
-from virgo.infer.sampling import apply_repetition_penalty, choose
+from virgo.infer.sampling import apply_presence_frequency, apply_repetition_penalty, choose
 
 # A logits processor here sees each row's generated tokens so far (a list per row) and the [B, V] scores.
 LogitsProcessor = Callable[[list[list[int]], torch.Tensor], torch.Tensor]
@@ -51,6 +51,8 @@ class RowSpec:
     top_k: int = 0
     min_p: float = 0.0
     repetition_penalty: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
     seed: int = 0
     thinking_budget: int | None = None
     force_wait: int = 0
@@ -95,6 +97,11 @@ class _Batch:
     deltas: torch.Tensor
     seen: torch.Tensor
     penalty: torch.Tensor
+    # presence / frequency penalties: each row's output token counts [B, V] and its two penalties [B]; None when no
+    # row of the batch uses them (no vocabulary-sized counts to keep)
+    counts: torch.Tensor | None = None
+    presence: torch.Tensor | None = None
+    frequency: torch.Tensor | None = None
 
     def keep(self, keep: list[int], device: Any) -> None:
         """Drop the finished rows from every piece of state."""
@@ -102,7 +109,10 @@ class _Batch:
         self.cache.batch_select_indices(idx.to(device))
         self.rows = [self.rows[i] for i in keep]
         self.attn, self.live, self.deltas = self.attn[idx], self.live[idx], self.deltas[idx]
-        self.seen, self.penalty = self.seen[idx.to(self.seen.device)], self.penalty[idx.to(self.seen.device)]
+        on = idx.to(self.seen.device)
+        self.seen, self.penalty = self.seen[on], self.penalty[on]
+        if self.counts is not None:
+            self.counts, self.presence, self.frequency = self.counts[on], self.presence[on], self.frequency[on]
 
 
 def _result(r: _Row) -> RowResult:
@@ -201,12 +211,19 @@ class Decoder:
         b = _Batch(rows, out.past_key_values, attn, attn.sum(-1), deltas, seen,
                    torch.tensor([r.spec.repetition_penalty for r in rows], dtype=torch.float32,
                                 device=logits.device))
+        if any(r.spec.presence_penalty or r.spec.frequency_penalty for r in rows):
+            b.counts = torch.zeros((len(rows), vocab), dtype=torch.float32, device=logits.device)
+            b.presence, b.frequency = (torch.tensor([getattr(r.spec, f) for r in rows], dtype=torch.float32,
+                                                    device=logits.device)
+                                       for f in ("presence_penalty", "frequency_penalty"))
         while True:
             scores = logits
             for proc in self.logits_processors:
                 scores = proc([r.gen for r in b.rows], scores)
             if bool((b.penalty != 1.0).any()):
                 scores = apply_repetition_penalty(scores, b.seen, b.penalty)
+            if b.counts is not None:
+                scores = apply_presence_frequency(scores, b.counts, b.presence, b.frequency)
             chosen = choose(scores, [r.spec.temperature for r in b.rows], [r.spec.top_p for r in b.rows],
                             [r.generator for r in b.rows], top_ks=[r.spec.top_k for r in b.rows],
                             min_ps=[r.spec.min_p for r in b.rows])
@@ -262,6 +279,12 @@ class Decoder:
             b.seen[i, [t for t in r.prompt + r.gen if t < vocab]] = True
         r.cols.append(step_col)
         b.seen[i, acc.token] = True
+        if b.counts is not None:  # the output so far (r.gen holds acc.token by now)
+            if acc.rollback:
+                b.counts[i] = torch.bincount(torch.tensor([t for t in r.gen if t < vocab], dtype=torch.long),
+                                             minlength=vocab).to(b.counts)
+            elif acc.token < vocab:
+                b.counts[i, acc.token] += 1
         if self._stream(r) is False:
             r.stopped = True
             return acc.token, True

@@ -1,7 +1,9 @@
 """Next-token choice for a batch whose rows may each have their own settings.
 
 Repetition penalty, temperature, top-k, top-p and min-p follow transformers' logits processors (same formulas,
-same order), so greedy decoding here equals ``model.generate(do_sample=False, repetition_penalty=...)``. Sampling
+same order), so greedy decoding here equals ``model.generate(do_sample=False, repetition_penalty=...)``; OpenAI's
+presence and frequency penalties, which transformers lacks, follow vLLM (after the repetition penalty, over the
+output tokens only). Sampling
 draws each row from its own ``torch.Generator``, seeded per (problem, sample): a row's tokens do not depend on which
 other rows share its batch, on the batch order, or on a resumed run.
 
@@ -29,6 +31,16 @@ def apply_repetition_penalty(scores: torch.Tensor, seen: torch.Tensor, penalty: 
     p = penalty[:, None].to(scores.dtype)
     penalized = torch.where(scores < 0, scores * p, scores / p)
     return torch.where(seen, penalized, scores)
+
+
+def apply_presence_frequency(scores: torch.Tensor, counts: torch.Tensor, presence: torch.Tensor,
+                             frequency: torch.Tensor) -> torch.Tensor:
+    """OpenAI's presence and frequency penalties, as vLLM applies them (after the repetition penalty): subtract
+    ``frequency`` x (times a token was generated) and ``presence`` x (1 if it was generated at all).
+
+    ``counts`` is [B, V], how often each token is in the row's *output* (the prompt does not count, unlike the
+    repetition penalty); ``presence`` and ``frequency`` are [B] (0 = off)."""
+    return scores - frequency[:, None] * counts - presence[:, None] * (counts > 0).to(scores.dtype)
 
 
 TOP_P_CANDIDATES = 1024  # the highest-probability tokens searched first for the top-p cut

@@ -8,9 +8,10 @@ the end, so a rerun (which resumes) tries again. A wrong key or an unknown model
 One request per (problem, sample), with its own ``seed`` folded into 31 bits; the record carries the seed as sent,
 so a served sample replays from its record. The server renders the prompt with its own chat template
 (``virgo serve --chat-template``); ``cfg.chat_template`` is not sent. Sampling extras beyond the OpenAI API are
-sent in the body where set: ``repetition_penalty`` and ``skip_special_tokens: false`` (vLLM: keep the thought
-markers when they are special tokens), ``thinking_budget`` / ``force_wait`` (`virgo serve`). Pass
-``sampling_extras=False`` for an API that rejects unknown fields. The raw text is rebuilt from
+sent in the body where set: ``repetition_penalty``, ``top_k``, ``min_p`` and ``skip_special_tokens: false`` (vLLM:
+keep the thought markers when they are special tokens), ``thinking_budget`` / ``force_wait`` (`virgo serve`). Pass
+``sampling_extras=False`` for an API that rejects unknown fields; OpenAI's own ``presence_penalty`` and
+``frequency_penalty`` are sent as fields when set. The raw text is rebuilt from
 ``reasoning_content`` + ``content`` when the server splits them (`virgo.infer.split.join_reasoning`), or taken as
 is from `virgo serve`'s ``virgo.text``.
 """
@@ -64,6 +65,12 @@ def image_data_url(image: Any) -> str:
         image.save(buf, format="PNG")
         mime, data = "image/png", buf.getvalue()
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def penalties(c: GenerateConfig) -> dict[str, float]:
+    """OpenAI's presence / frequency penalties, sent only when set (a server without them never sees them)."""
+    return {k: v for k, v in (("presence_penalty", c.presence_penalty), ("frequency_penalty", c.frequency_penalty))
+            if v}
 
 
 def to_openai_messages(messages: list[dict[str, Any]], images: Sequence[Any]) -> list[dict[str, Any]]:
@@ -157,7 +164,7 @@ class OpenAIBackend(Backend):
         resp = self.client.chat.completions.create(
             model=self.model_name, messages=to_openai_messages(req.messages, req.images),
             max_tokens=c.max_new_tokens, temperature=c.temperature, top_p=c.top_p, seed=seed,
-            extra_body=self.body_extras(c) or None)
+            **penalties(c), extra_body=self.body_extras(c) or None)
         if not getattr(resp, "choices", None):
             raise ValueError("the response has no choices")
         choice = resp.choices[0]

@@ -122,7 +122,8 @@ class TransformersBackend(Backend):
         """The row's decoding settings; ``max_new_tokens`` is the request's limit cut to the context (`room`)."""
         c = req.settings(cfg)
         return RowSpec(max_new_tokens=max_new_tokens, temperature=c.temperature, top_p=c.top_p, top_k=c.top_k,
-                       min_p=c.min_p, repetition_penalty=c.repetition_penalty, seed=req.resolved_seed(cfg),
+                       min_p=c.min_p, presence_penalty=c.presence_penalty, frequency_penalty=c.frequency_penalty,
+                       repetition_penalty=c.repetition_penalty, seed=req.resolved_seed(cfg),
                        thinking_budget=c.thinking_budget, force_wait=c.force_wait, on_text=req.on_text,
                        should_stop=req.should_stop)
 

@@ -45,6 +45,7 @@ class VLLMBackend(Backend):
         # top_k only when set: vLLM's "off" has been -1, and some versions refuse 0
         extra = {"top_k": c.top_k} if c.top_k else {}
         return SamplingParams(temperature=c.temperature, top_p=c.top_p, min_p=c.min_p,
+                              presence_penalty=c.presence_penalty, frequency_penalty=c.frequency_penalty,
                               repetition_penalty=c.repetition_penalty, max_tokens=max(1, max_tokens), seed=seed,
                               stop=stop, include_stop_str_in_output=True, skip_special_tokens=False, **extra)
 

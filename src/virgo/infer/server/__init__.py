@@ -9,7 +9,8 @@ The thought comes back apart from the answer, as reasoning servers return it: ``
 ``virgo`` (text with markers, thought tokens, budget events), which `virgo.infer.backends.openai_backend` reads.
 
 - `models`: the request and response bodies (pydantic, OpenAI's field names), validated by FastAPI: strict,
-  finite, bounded numbers; extensions ``repetition_penalty``, ``thinking_budget``, ``force_wait``.
+  finite, bounded numbers; extensions ``repetition_penalty``, ``top_k``, ``min_p``, ``thinking_budget``,
+  ``force_wait``.
 - `convert`: a request over the server's decoding defaults (``ServeConfig.generate``), images checked from their
   headers (data URLs; paths only under ``image_root``; no remote URLs), outputs to responses.
 - `worker`: the bounded queue (429 with Retry-After beyond ``max_queue``) and the decoding thread; a request

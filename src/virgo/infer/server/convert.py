@@ -115,6 +115,7 @@ def to_params(req: ChatCompletionRequest, base: GenerateConfig, image_root: Path
     for name, value in (("max_new_tokens", req.token_limit), ("temperature", req.temperature),
                         ("top_p", req.top_p), ("top_k", None if req.top_k is None else max(req.top_k, 0)),
                         ("min_p", req.min_p), ("repetition_penalty", req.repetition_penalty),
+                        ("presence_penalty", req.presence_penalty), ("frequency_penalty", req.frequency_penalty),
                         ("thinking_budget", req.thinking_budget), ("force_wait", req.force_wait)):
         if value is not None:  # not `value or default`: 0 is a value (and max_tokens 0 never gets this far)
             changes[name] = value

@@ -5,7 +5,8 @@ strings, no booleans, no ``5.0`` for an integer), finite (a NaN temperature pass
 garbage) and bounded, so a request either fits the decoder or gets a 400 that names the field. Fields this server
 does not use (``user``, ``metadata``, ``logprobs``, ...) are ignored, as OpenAI-compatible servers do; ``stop`` is
 refused, because ignoring it would silently change the output. Our extensions sit beside OpenAI's fields:
-``repetition_penalty`` (as vLLM takes it), ``thinking_budget`` and ``force_wait`` (`virgo.infer.budget`).
+``repetition_penalty``, ``top_k`` and ``min_p`` (as vLLM takes them), ``thinking_budget`` and ``force_wait``
+(`virgo.infer.budget`).
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ class ChatCompletionRequest(_In):
     stop: Text | list[Text] | None = None
     seed: Int | None = Field(None, ge=-(2**63), le=2**63 - 1)
     repetition_penalty: Float | None = Field(None, ge=MIN_PENALTY, le=MAX_PENALTY)
+    presence_penalty: Float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: Float | None = Field(None, ge=-2, le=2)
     thinking_budget: Int | None = Field(None, ge=0, le=INT32_MAX, description="Cap on thought tokens.")
     force_wait: Int | None = Field(None, ge=0, le=INT32_MAX, description="s1-style forcing: an early end of "
                                                                          "thought becomes 'Wait', up to K times.")
