@@ -3,9 +3,8 @@
 Repetition penalty, temperature, top-k, top-p and min-p follow transformers' logits processors (same formulas,
 same order), so greedy decoding here equals ``model.generate(do_sample=False, repetition_penalty=...)``; OpenAI's
 presence and frequency penalties, which transformers lacks, follow vLLM (after the repetition penalty, over the
-output tokens only). Sampling
-draws each row from its own ``torch.Generator``, seeded per (problem, sample): a row's tokens do not depend on which
-other rows share its batch, on the batch order, or on a resumed run.
+output tokens only). Sampling draws each row from its own ``torch.Generator``, seeded per (problem, sample): a row's
+tokens do not depend on which other rows share its batch, on the batch order, or on a resumed run.
 
 A sampled row takes one uniform number from its generator and the first token whose cumulative probability
 exceeds it (inverse-CDF sampling); temperature, top-p, softmax and the cumulative sums run batched where the
