@@ -156,6 +156,8 @@ BAD_BODIES = {
     "image in a system message": json.dumps({"model": "tiny", "messages": [{"role": "system", "content": [
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}).encode(),
     "stop sequences": json.dumps(body(stop=["\n"])).encode(),
+    "logit bias": json.dumps(body(logit_bias={"42": 5})).encode(),
+    "JSON mode": json.dumps(body(response_format={"type": "json_object"})).encode(),
     "no model": b'{"messages": [{"role": "user", "content": "hi"}]}',
 }
 
@@ -165,6 +167,17 @@ def test_every_unusable_body_is_a_400_in_openai_shape(url, name):
     r = raw(url, BAD_BODIES[name])
     assert r.headers["content-type"] == "application/json"
     assert_error(r, 400)
+
+
+def test_fields_that_would_change_the_text_are_refused_by_name_and_their_no_op_values_accepted(url):
+    """Ignoring stop sequences, a logit bias or JSON mode would answer with text made without them: a 400 naming the
+    field instead; an empty bias and the text format change nothing and pass."""
+    for field, value in (("stop", "\n"), ("stop", ["</s>"]), ("logit_bias", {"42": 5}),
+                         ("response_format", {"type": "json_schema"})):
+        err = assert_error(chat(url, body(**{field: value})), 400, param=field)
+        assert err["message"].startswith(f"{field}: ") and "not supported by this server" in err["message"], err
+    r = chat(url, body(stop=[], logit_bias={}, response_format={"type": "text"}, max_tokens=2))
+    assert r.status_code == 200 and r.json()["choices"][0]["finish_reason"] == "length"
 
 
 def test_a_body_sent_as_form_data_is_told_to_send_json(url):

@@ -3,8 +3,9 @@
 Field names are OpenAI's (https://platform.openai.com/docs/api-reference/chat). Every number is strict (no
 strings, no booleans, no ``5.0`` for an integer), finite (a NaN temperature passes every comparison and yields
 garbage) and bounded, so a request either fits the decoder or gets a 400 that names the field. Fields this server
-does not use (``user``, ``metadata``, ``logprobs``, ...) are ignored, as OpenAI-compatible servers do; ``stop`` is
-refused, because ignoring it would silently change the output. Our extensions sit beside OpenAI's fields:
+does not use (``user``, ``metadata``, ``logprobs``, ...) are ignored, as OpenAI-compatible servers do; ``stop``,
+``logit_bias`` and a ``response_format`` other than text are refused, because ignoring them would silently change
+the output. Our extensions sit beside OpenAI's fields:
 ``repetition_penalty``, ``top_k`` and ``min_p`` (as vLLM takes them), ``thinking_budget`` and ``force_wait``
 (`virgo.infer.budget`).
 """
@@ -13,7 +14,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AllowInfNan, BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 INT32_MAX = 2**31 - 1
 MAX_N = 16  # choices per request: each one is a row in the decoder
@@ -100,12 +111,23 @@ class ChatCompletionRequest(_In):
     thinking_budget: Int | None = Field(None, ge=0, le=INT32_MAX, description="Cap on thought tokens.")
     force_wait: Int | None = Field(None, ge=0, le=INT32_MAX, description="s1-style forcing: an early end of "
                                                                          "thought becomes 'Wait', up to K times.")
+    # Read only to refuse them (`_refused`)
+    logit_bias: dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
 
-    @model_validator(mode="after")
-    def _no_stop_sequences(self) -> ChatCompletionRequest:
-        if self.stop:
-            raise ValueError("stop sequences are not supported by this server")
-        return self
+    @field_validator("stop", "logit_bias", "response_format")
+    @classmethod
+    def _refused(cls, value: Any, info: ValidationInfo) -> Any:
+        """OpenAI fields this server does not implement and that would change the answer if honoured: refused (a
+        400 naming the field), not ignored, so a client never gets text made without what it asked for. Their
+        no-op values (an empty list or bias, the text format) pass."""
+        if info.field_name == "response_format":
+            kind = (value or {}).get("type", "text")
+            if kind != "text":
+                raise ValueError(f"{kind!r} is not supported by this server (only 'text')")
+        elif value:
+            raise ValueError("not supported by this server")
+        return value
 
     @property
     def token_limit(self) -> int | None:
