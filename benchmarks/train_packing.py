@@ -333,9 +333,10 @@ def report_sweep(a, first: dict, sweep: dict[str, list[dict]], peak: float) -> t
     # FLOPs per token of a sample of S tokens: 6 x params + 6 x attention width x S (see run_child)
     flops = {s: 6 * first["params"] + 6 * first["attn_width"] * s for s in (lo, hi)}
     print(f"flops x {flops[hi] / flops[lo]:.2f}x: the growth the FLOP count alone predicts at equal efficiency")
-    # What 1.3x asks of attention: the attention FLOPs a token of S = hi adds over S = lo, run at the fastest
-    # matmul rate this host showed, against the time 1.3x leaves on top of the measured time at S = lo
-    added_us = 1e6 * 6 * first["attn_width"] * (hi - lo) / (peak * 1e9)
+    # What 1.3x asks of attention: the FLOPs a token of S = hi adds over S = lo (attention's alone: the parameters'
+    # share is the same at every S), run at the fastest matmul rate this host showed, against the time 1.3x leaves
+    # on top of the measured time at S = lo
+    added_us = 1e6 * (flops[hi] - flops[lo]) / (peak * 1e9)
     for m in modes:
         allowed = 0.3 * per_s[m][lo]
         print(f"{m}: the attention S={hi} adds takes {added_us:.1f} us per token at the peak ({peak:,.1f} "

@@ -213,9 +213,10 @@ class Decoder:
                                 device=logits.device))
         if any(r.spec.presence_penalty or r.spec.frequency_penalty for r in rows):
             b.counts = torch.zeros((len(rows), vocab), dtype=torch.float32, device=logits.device)
-            b.presence, b.frequency = (torch.tensor([getattr(r.spec, f) for r in rows], dtype=torch.float32,
-                                                    device=logits.device)
-                                       for f in ("presence_penalty", "frequency_penalty"))
+            b.presence = torch.tensor([r.spec.presence_penalty for r in rows], dtype=torch.float32,
+                                      device=logits.device)
+            b.frequency = torch.tensor([r.spec.frequency_penalty for r in rows], dtype=torch.float32,
+                                       device=logits.device)
         while True:
             scores = logits
             for proc in self.logits_processors:

@@ -103,20 +103,18 @@ def min_p_filter(logits: torch.Tensor, min_p: float) -> torch.Tensor:
     return logits.masked_fill(probs < min_p * probs.amax(dim=-1, keepdim=True), float("-inf"))
 
 
-def _by_value(logits: torch.Tensor, values: list, off, apply) -> torch.Tensor:
+def _by_value(logits: torch.Tensor, values: list, off, apply) -> None:
     """``apply(rows, value)`` on each group of rows that share a setting other than ``off``, in place."""
     for v in sorted(set(values) - {off}):
         same = [j for j, w in enumerate(values) if w == v]
         logits[same] = apply(logits[same], v)
-    return logits
 
 
 def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Per row of ``probs`` [n, V], the first token whose cumulative probability exceeds ``u`` [n] (in [0, 1)) times
     the row's total: token i with probability ``probs[i] / total``. A token of probability 0 is never taken (its
     cumulative value equals the one before it, which is not above the target)."""
-    on_cpu = probs.device.type == "mps"  # no float64 there
-    p = probs.cpu() if on_cpu else probs
+    p = probs.cpu() if probs.device.type == "mps" else probs  # no float64 on MPS
     # float64: in float32 a token of probability 1e-9 added where the running sum is 0.5 would get a width of 0 or
     # 6e-8 (the spacing of floats there), not 1e-9
     cdf = p.cumsum(dim=-1, dtype=torch.float64)
