@@ -202,6 +202,7 @@ def test_server_wide_force_wait_default_applies_to_requests_without_one():
     assert (default.force_wait, default.thinking_budget) == (2, 50)
     own = settings(force_wait=0, thinking_budget=0)
     assert (own.force_wait, own.thinking_budget) == (0, 0)  # 0 is a setting, not "use the default"
+    assert settings(thinking_budget=None).thinking_budget is None  # an explicit null: no cap, not the default
 
 
 def test_openai_backend_records_the_seed_it_sent(server, client, tmp_path):
@@ -266,6 +267,78 @@ def test_presence_and_frequency_penalties_through_the_server_equal_local_generat
                                     for n in ("remote", "local", "plain"))
     assert remote.text == here.text != plain.text
     assert remote.settings["presence_penalty"] == 1.5 and remote.settings["frequency_penalty"] == 0.5
+
+
+def test_a_request_says_every_setting_so_server_defaults_never_change_the_text(local, tmp_path):
+    """A server fills what a request leaves out with its own defaults (vLLM: the model's generation_config.json,
+    top-k 1 for Qwen2-VL-Instruct; `virgo serve`: its command line). Against a server whose every default differs
+    from the client's settings, the openai backend's run and `virgo chat`'s remote turn equal local generation
+    with the client's settings, and the record says what made the text."""
+    from virgo.infer.chat import stream_remote
+    from virgo.infer.split import ANSWER, THOUGHT, split_reasoning
+
+    opinionated = GenerateConfig(max_new_tokens=16, top_k=1, min_p=0.9, repetition_penalty=1.8, presence_penalty=1.5,
+                                 frequency_penalty=1.0, force_wait=2, thinking_budget=3)
+    cfg = GenerateConfig(max_new_tokens=16, prompt="plain", temperature=1.0, seed=3, repetition_penalty=1.0)
+    problems = [Problem(id="t", question="What is 3 + 4?", answer="7")]
+    run_generate(local, problems, tmp_path / "local.jsonl", cfg, progress=False)
+    (here,) = read_records(tmp_path / "local.jsonl", Generation)
+    app = create_app(ServeConfig(model="tiny", api_key=KEY, generate=opinionated, batch_wait=0.0), backend=local)
+    with running(app) as url:
+        run_generate("tiny", problems, tmp_path / "remote.jsonl", cfg, backend="openai", base_url=url + "/v1",
+                     api_key=KEY, progress=False)
+        client = openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0, timeout=60)
+        messages = build_messages("What is 3 + 4?", 0, prompt="plain")
+        bare = client.chat.completions.create(model="tiny", messages=to_openai_messages(messages, []),
+                                              temperature=1.0, seed=1)
+        shown: list[tuple[str, str]] = []
+        answer, finish = stream_remote(client, "tiny", messages, [], cfg, shown.extend)
+    (remote,) = read_records(tmp_path / "remote.jsonl", Generation)
+    assert remote.text == here.text and remote.settings["repetition_penalty"] == 1.0
+    assert "top_k" not in remote.settings and remote.settings["thinking_budget"] is None
+    assert remote.thought_tokens == here.thought_tokens and WAIT_TEXT not in remote.text
+    assert bare.choices[0].model_extra["virgo"]["budget_forced"]  # what the server's defaults alone make: capped
+    seed = sample_seed(cfg.seed, "chat", 0) % 2**31
+    (own,) = local.generate([GenRequest(messages, [], id="chat", seed=seed)], cfg)
+    thought, want = split_reasoning(own.text)
+    assert answer == want and finish == own.finish_reason == "stop"
+    assert "".join(t for kind, t in shown if kind == THOUGHT) == thought
+    assert "".join(t for kind, t in shown if kind == ANSWER) == answer
+
+
+def test_without_sampling_extras_only_openai_fields_go_and_a_setting_beyond_them_stops_the_run(local, tmp_path):
+    """For an API that rejects unknown fields: the body holds OpenAI's fields only (as the server received it), and
+    a run whose settings need more (the paper's repetition penalty 1.05) stops before any request rather than write
+    records of settings the API never got."""
+    problems = [Problem(id="t", question="What is 3 + 4?", answer="7")]
+    cfg = GenerateConfig(max_new_tokens=8, prompt="plain", repetition_penalty=1.0, presence_penalty=0.5)
+    bodies = []
+    served = GenerateConfig(max_new_tokens=8, repetition_penalty=1.0)  # an API whose defaults are this run's
+    app = create_app(ServeConfig(model="tiny", api_key=KEY, generate=served, batch_wait=0.0), backend=local)
+
+    @app.middleware("http")
+    async def keep_body(request, call_next):
+        if request.method == "POST":
+            bodies.append(await request.json())
+        return await call_next(request)
+
+    with running(app) as url:
+        kw = {"backend": "openai", "base_url": url + "/v1", "api_key": KEY, "progress": False}
+        run_generate("tiny", problems, tmp_path / "plain.jsonl", cfg, sampling_extras=False, **kw)
+        run_generate("tiny", problems, tmp_path / "all.jsonl", cfg, **kw)
+        with pytest.raises(ValueError, match="repetition_penalty 1.05, top_k 5: not an OpenAI API field"):
+            run_generate("tiny", problems, tmp_path / "paper.jsonl", cfg.replace(repetition_penalty=1.05, top_k=5),
+                         sampling_extras=False, **kw)
+    sent_plain, sent_all = bodies  # and nothing from the refused run
+    assert not (tmp_path / "paper.jsonl").exists() or not (tmp_path / "paper.jsonl").read_text().strip()
+    openai_fields = {"model", "messages", "max_tokens", "temperature", "top_p", "seed", "presence_penalty"}
+    assert set(sent_plain) == openai_fields
+    assert set(sent_all) == openai_fields | {"frequency_penalty", "repetition_penalty", "top_k", "min_p",
+                                             "thinking_budget", "force_wait", "skip_special_tokens"}
+    assert (sent_all["top_k"], sent_all["min_p"], sent_all["thinking_budget"], sent_all["force_wait"]) == \
+        (-1, 0.0, None, 0)
+    (a,), (b,) = (read_records(tmp_path / f"{n}.jsonl", Generation) for n in ("plain", "all"))
+    assert a.text == b.text  # the same text either way
 
 
 def test_bad_key_is_401(server):

@@ -58,14 +58,12 @@ def stream_local(backend, messages: list[dict], images: list[Any], cfg: Generate
 def stream_remote(client, model: str, messages: list[dict], images: list[Any], cfg: GenerateConfig,
                   show: Callable[[Iterable[tuple[str, str]]], None]) -> tuple[str, str]:
     """Stream from an OpenAI-compatible server; returns (answer text, finish reason)."""
-    from virgo.infer.backends.openai_backend import penalties, to_openai_messages
+    from virgo.infer.backends.openai_backend import SEED_RANGE, request_fields, to_openai_messages
 
-    extra = {k: v for k, v in (("thinking_budget", cfg.thinking_budget), ("force_wait", cfg.force_wait or None),
-                               ("repetition_penalty", cfg.repetition_penalty), ("top_k", cfg.top_k or None),
-                               ("min_p", cfg.min_p or None)) if v is not None}
-    stream = client.chat.completions.create(model=model, messages=to_openai_messages(messages, images),
-                                            max_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                                            top_p=cfg.top_p, stream=True, extra_body=extra, **penalties(cfg))
+    fields, extra = request_fields(cfg)
+    seed = GenRequest(messages, images, id="chat").resolved_seed(cfg) % SEED_RANGE  # seeded as a local chat is
+    stream = client.chat.completions.create(model=model, messages=to_openai_messages(messages, images), seed=seed,
+                                            stream=True, extra_body=extra, **fields)
     answer, finish = [], "stop"
     for chunk in stream:
         for c in chunk.choices:

@@ -114,9 +114,14 @@ class ClientConfig:
     max_retries: int = opt(DEFAULT_MAX_RETRIES, ge=0, help="Retries per request after a timeout, connection error, "
                            "429 or 5xx, with exponential backoff. 0 = one attempt.")
 
+    sampling_extras: bool = opt(True, help="Send the decoding settings beyond OpenAI's API (repetition_penalty, "
+                                "top_k, min_p: vLLM's; thinking_budget, force_wait: virgo serve's), off values "
+                                "included, so no server default changes the text. Off for an API that rejects "
+                                "unknown fields; then those settings must be off.")
+
     def kwargs(self) -> dict[str, Any]:
         return {"api_key": self.api_key, "concurrency": self.concurrency, "timeout": self.timeout,
-                "max_retries": self.max_retries}
+                "max_retries": self.max_retries, "sampling_extras": self.sampling_extras}
 
 
 @dataclass

@@ -7,11 +7,14 @@ the end, so a rerun (which resumes) tries again. A wrong key or an unknown model
 
 One request per (problem, sample), with its own ``seed`` folded into 31 bits; the record carries the seed as sent,
 so a served sample replays from its record. The server renders the prompt with its own chat template
-(``virgo serve --chat-template``); ``cfg.chat_template`` is not sent. Sampling extras beyond the OpenAI API are
-sent in the body where set: ``repetition_penalty``, ``top_k``, ``min_p`` and ``skip_special_tokens: false`` (vLLM:
-keep the thought markers when they are special tokens), ``thinking_budget`` / ``force_wait`` (`virgo serve`). Pass
-``sampling_extras=False`` for an API that rejects unknown fields; OpenAI's own ``presence_penalty`` and
-``frequency_penalty`` are sent as fields when set. The raw text is rebuilt from
+(``virgo serve --chat-template``); ``cfg.chat_template`` is not sent. Every decoding setting a record carries is
+sent, "off" included (`request_fields`), because a server fills what a request leaves out with its own defaults:
+vLLM with the model's ``generation_config.json`` (Qwen2-VL-Instruct's: top-k 1, repetition penalty 1.05), `virgo
+serve` with its command line. Beyond the OpenAI API that is ``repetition_penalty``, ``top_k`` (-1 = off, as vLLM
+and SGLang take it), ``min_p``, ``thinking_budget`` / ``force_wait`` (`virgo serve`; vLLM ignores them) and
+``skip_special_tokens: false`` (vLLM: keep the thought markers when they are special tokens). Pass
+``sampling_extras=False`` (``--no-sampling-extras``) for an API that rejects unknown fields: then only OpenAI's
+own fields go, and a setting beyond them that is not off stops the run. The raw text is rebuilt from
 ``reasoning_content`` + ``content`` when the server splits them (`virgo.infer.split.join_reasoning`), or taken as
 is from `virgo serve`'s ``virgo.text``.
 """
@@ -67,10 +70,24 @@ def image_data_url(image: Any) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def penalties(c: GenerateConfig) -> dict[str, float]:
-    """OpenAI's presence / frequency penalties, sent only when set (a server without them never sees them)."""
-    return {k: v for k, v in (("presence_penalty", c.presence_penalty), ("frequency_penalty", c.frequency_penalty))
-            if v}
+def request_fields(c: GenerateConfig, *, extras: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The decoding fields of a request made with ``c``: (OpenAI's own fields, the rest for ``extra_body``).
+
+    With ``extras`` every setting is sent, its "off" value included, so no server default can change what the
+    record says made the text. Without, the request stays inside the OpenAI API (the penalties only when set: a
+    hosted reasoning model refuses them), and a setting it cannot carry is an error, not a record that lies.
+    """
+    fields: dict[str, Any] = {"max_tokens": c.max_new_tokens, "temperature": c.temperature, "top_p": c.top_p}
+    penalties = {"presence_penalty": c.presence_penalty, "frequency_penalty": c.frequency_penalty}
+    own = {"repetition_penalty": c.repetition_penalty, "top_k": c.top_k or -1, "min_p": c.min_p,
+           "thinking_budget": c.thinking_budget, "force_wait": c.force_wait}
+    if extras:
+        return {**fields, **penalties}, own
+    off = {"repetition_penalty": 1.0, "top_k": -1, "min_p": 0.0, "thinking_budget": None, "force_wait": 0}
+    if unsent := [f"{k} {v}" for k, v in own.items() if v != off[k]]:
+        raise ValueError(f"{', '.join(unsent)}: not an OpenAI API field, and sampling extras are off "
+                         "(--no-sampling-extras); set it to its off value or send extras")
+    return {**fields, **{k: v for k, v in penalties.items() if v}}, {}
 
 
 def to_openai_messages(messages: list[dict[str, Any]], images: Sequence[Any]) -> list[dict[str, Any]]:
@@ -140,31 +157,16 @@ class OpenAIBackend(Backend):
             raise ValueError("the server lists no models; pass the model name")
         return models[0].id
 
-    def body_extras(self, c: GenerateConfig) -> dict[str, Any]:
-        extra = dict(self.extra_body)
-        if self.sampling_extras:
-            if c.repetition_penalty != 1.0:
-                extra["repetition_penalty"] = c.repetition_penalty
-            if c.top_k:  # vLLM's, SGLang's and `virgo serve`'s extra parameters; never sent when off
-                extra["top_k"] = c.top_k
-            if c.min_p:
-                extra["min_p"] = c.min_p
-            extra.setdefault("skip_special_tokens", False)
-        if c.thinking_budget is not None:
-            extra["thinking_budget"] = c.thinking_budget
-        if c.force_wait:
-            extra["force_wait"] = c.force_wait
-        return extra
-
     def _once(self, req: GenRequest, cfg: GenerateConfig) -> GenOutput:
-        c = req.settings(cfg)
+        fields, own = request_fields(req.settings(cfg), extras=self.sampling_extras)
+        # the user's extra_body may change skip_special_tokens, never a setting the record carries
+        extra = {"skip_special_tokens": False} if self.sampling_extras else {}
         seed = req.resolved_seed(cfg) % SEED_RANGE  # the seed sent is the seed recorded: a record replays
         with self._lock:
             self.attempts += 1
         resp = self.client.chat.completions.create(
             model=self.model_name, messages=to_openai_messages(req.messages, req.images),
-            max_tokens=c.max_new_tokens, temperature=c.temperature, top_p=c.top_p, seed=seed,
-            **penalties(c), extra_body=self.body_extras(c) or None)
+            seed=seed, **fields, extra_body={**extra, **self.extra_body, **own} or None)
         if not getattr(resp, "choices", None):
             raise ValueError("the response has no choices")
         choice = resp.choices[0]
@@ -207,6 +209,8 @@ class OpenAIBackend(Backend):
         raise AssertionError("unreachable")
 
     def iter_generate(self, requests: Sequence[GenRequest], cfg: GenerateConfig) -> Iterator[tuple[int, GenOutput]]:
+        for r in requests:  # a setting the API cannot take stops the run before any request
+            request_fields(r.settings(cfg), extras=self.sampling_extras)
         failures: dict[int, BaseException] = {}
         with concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="virgo-openai") as pool:
             futures = {pool.submit(self.generate_one, r, cfg): i for i, r in enumerate(requests)}

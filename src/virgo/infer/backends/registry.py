@@ -13,7 +13,8 @@ from virgo.infer.config import BACKENDS
 
 # Keywords of the HTTP backend only. In-process backends drop them, so a caller (the generate and distill CLIs,
 # eval) passes the same keywords whichever backend it builds.
-HTTP_OPTIONS = ("base_url", "api_key", "concurrency", "timeout", "max_retries", "backoff", "max_backoff")
+HTTP_OPTIONS = ("base_url", "api_key", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
+                "sampling_extras")
 
 
 def make_backend(name: str, model: Any = None, **kw: Any) -> Backend:
@@ -22,7 +23,8 @@ def make_backend(name: str, model: Any = None, **kw: Any) -> Backend:
     - ``transformers``: ``model`` is a checkpoint path, or an already-loaded ``(model, processor)`` pair;
       keywords: ``dtype``, ``logits_processors``, ``trust_remote_code``.
     - ``openai``: ``model`` is the served model name; keywords: ``HTTP_OPTIONS`` (``base_url``, ``api_key``,
-      ``concurrency``, ``timeout`` in seconds per attempt, ``max_retries``, ``backoff``, ``max_backoff``).
+      ``concurrency``, ``timeout`` in seconds per attempt, ``max_retries``, ``backoff``, ``max_backoff``,
+      ``sampling_extras``).
     - ``vllm`` (optional, where vLLM imports): ``model`` is a checkpoint path.
     """
     if name == "openai":

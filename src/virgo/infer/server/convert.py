@@ -119,6 +119,8 @@ def to_params(req: ChatCompletionRequest, base: GenerateConfig, image_root: Path
                         ("thinking_budget", req.thinking_budget), ("force_wait", req.force_wait)):
         if value is not None:  # not `value or default`: 0 is a value (and max_tokens 0 never gets this far)
             changes[name] = value
+    if "thinking_budget" in req.model_fields_set and req.thinking_budget is None:
+        changes["thinking_budget"] = None  # an explicit null: no cap, whatever the server's default
     if changes.get("temperature", base.temperature) < GREEDY_BELOW:
         changes["temperature"] = 0.0
     try:

@@ -108,7 +108,8 @@ class ChatCompletionRequest(_In):
     repetition_penalty: Float | None = Field(None, ge=MIN_PENALTY, le=MAX_PENALTY)
     presence_penalty: Float | None = Field(None, ge=-2, le=2)
     frequency_penalty: Float | None = Field(None, ge=-2, le=2)
-    thinking_budget: Int | None = Field(None, ge=0, le=INT32_MAX, description="Cap on thought tokens.")
+    thinking_budget: Int | None = Field(None, ge=0, le=INT32_MAX, description="Cap on thought tokens; null = no cap "
+                                                                                "(left out: the server's default).")
     force_wait: Int | None = Field(None, ge=0, le=INT32_MAX, description="s1-style forcing: an early end of "
                                                                          "thought becomes 'Wait', up to K times.")
     # Read only to refuse them (`_refused`)
