@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 from PIL import Image
@@ -90,7 +91,7 @@ def test_difficulty_names_sort_easy_to_hard():
 
 # ----------------------------------------------------------------------------- two hand-made runs
 
-def _run(root, label, verdicts, commits, captioned=False):
+def _run(root, label, verdicts, commits, captioned=False, stop=None):
     d = root / (label + ("-captions" if captioned else ""))
     d.mkdir()
     problems, gens, grades = _problems(), _generations(), _grades(verdicts)
@@ -106,7 +107,8 @@ def _run(root, label, verdicts, commits, captioned=False):
     (d / "metrics.json").write_text(json.dumps(metrics))
     sessions = [{"kind": "eval", "git": {"commit": c}} for c in commits]
     (d / "manifest.json").write_text(json.dumps({"git": sessions[0]["git"], "sessions": sessions,
-                                                 "decoding": {"max_new_tokens": 16, "temperature": 0.0}}))
+                                                 "decoding": {"max_new_tokens": 16, "temperature": 0.0,
+                                                              **({"stop": stop} if stop else {})}}))
     return d
 
 
@@ -114,7 +116,8 @@ def _run(root, label, verdicts, commits, captioned=False):
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     base = _run(root, "base", ["wrong", "wrong", "correct", "truncated"], ["a" * 40])
-    virgo = _run(root, "virgo", ["correct", "correct", "correct", "no_answer"], ["b" * 40, "b" * 40, "c" * 40])
+    virgo = _run(root, "virgo", ["correct", "correct", "correct", "no_answer"], ["b" * 40, "b" * 40, "c" * 40],
+                 stop=["</s>", "a|b\n"])
     md = render_report([base, virgo], root / "report")
     return md.read_text(), json.loads((root / "report" / "report.json").read_text()), root / "report"
 
@@ -208,6 +211,10 @@ def test_manifest_section_lists_every_commit(report):
     repro = md.split("## Reproducibility")[1]
     assert _row(repro, "base / mathvision")[1] == "a" * 12
     assert _row(repro, "virgo / mathvision")[1] == f"{'b' * 12} → {'c' * 12} (3 sessions)"
+    line = next(x for x in repro.splitlines() if x.startswith("| virgo / mathvision |"))
+    # stop strings as JSON, a "|" escaped: the row keeps its 7 cells
+    assert 'temperature=0.0, stop=["</s>", "a\\|b\\n"]' in line
+    assert len(re.split(r"(?<!\\)\|", line.strip("|"))) == 7
 
 
 def test_perception_table_tells_reasoning_from_perception_gains(tmp_path):

@@ -233,3 +233,14 @@ def test_generate_timeout_against_a_silent_server_fails_fast(tmp_path):
     assert len(held) == 2  # the attempt and its one retry
     assert elapsed < 10  # two 0.5 s attempts and a backoff of at most 1 s
     assert not (tmp_path / "g.jsonl").exists() or (tmp_path / "g.jsonl").read_text() == ""
+
+
+def test_replicas_are_repeatable_and_belong_to_the_openai_backend(tmp_path):
+    problems = str(make_problems(tmp_path, 1))
+    base = ["generate", "--model", "m", "--problems", problems, "--out", str(tmp_path / "g.jsonl")]
+    urls = ["http://node1:8000/v1", "http://node2:8000/v1"]
+    cfg = _effective([*base, "--backend", "openai", "--base-url", "http://node0:8000/v1",
+                      *(a for u in urls for a in ("--replicas", u))])
+    assert cfg["engine"]["client"]["replicas"] == urls
+    r = CliRunner().invoke(app, [*base, "--replicas", urls[0]])
+    assert r.exit_code != 0 and "--replicas are endpoints of the openai backend" in r.output

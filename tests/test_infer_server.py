@@ -333,12 +333,81 @@ def test_without_sampling_extras_only_openai_fields_go_and_a_setting_beyond_them
     assert not (tmp_path / "paper.jsonl").exists() or not (tmp_path / "paper.jsonl").read_text().strip()
     openai_fields = {"model", "messages", "max_tokens", "temperature", "top_p", "seed", "presence_penalty"}
     assert set(sent_plain) == openai_fields
-    assert set(sent_all) == openai_fields | {"frequency_penalty", "repetition_penalty", "top_k", "min_p",
+    assert set(sent_all) == openai_fields | {"stop", "frequency_penalty", "repetition_penalty", "top_k", "min_p",
                                              "thinking_budget", "force_wait", "skip_special_tokens"}
-    assert (sent_all["top_k"], sent_all["min_p"], sent_all["thinking_budget"], sent_all["force_wait"]) == \
-        (-1, 0.0, None, 0)
+    assert (sent_all["top_k"], sent_all["min_p"], sent_all["thinking_budget"], sent_all["force_wait"],
+            sent_all["stop"]) == (-1, 0.0, None, 0, [])
     (a,), (b,) = (read_records(tmp_path / f"{n}.jsonl", Generation) for n in ("plain", "all"))
     assert a.text == b.text  # the same text either way
+
+
+def test_one_run_over_replicas_spreads_its_requests_and_survives_a_dead_and_a_failing_one(server, tmp_path):
+    """`--replicas`: two live endpoints of the same model share the requests; a dead one (nothing listens) and one
+    that answers every generation with a 500 cost attempts, never records; the sampled records equal those of a
+    run through one endpoint (each request carries its seed, whichever endpoint answers)."""
+    import warnings
+
+    from virgo.distill.faults import FaultProxy
+
+    problems = [Problem(id=f"p{i}", question=f"What is {i} + 2?", answer=str(i + 2)) for i in range(8)]
+    cfg = GenerateConfig(max_new_tokens=8, prompt="plain", temperature=1.0, seed=4)
+    run_generate("tiny", problems, tmp_path / "one.jsonl", cfg, backend="openai", base_url=server["base_url"],
+                 api_key=KEY, progress=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"  # closed once the block ends: nothing listens
+    with FaultProxy(server["url"]) as a, FaultProxy(server["url"]) as b, \
+            FaultProxy(server["url"], shares={"500": 1.0}) as failing:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            be = make_backend("openai", "tiny", base_url=a.url + "/v1", api_key=KEY, concurrency=2, backoff=0.05,
+                              replicas=[b.url + "/v1", dead, failing.url + "/v1"])
+        assert any(dead in str(w.message) for w in caught)  # unreachable at the start: warned, kept for later
+        summary = run_generate(be, problems, tmp_path / "remote.jsonl", cfg, progress=False)
+    assert summary["generated"] == 8 and "failed" not in summary
+    stats = summary["endpoints"]
+    assert stats[a.url + "/v1"]["answered"] > 0 and stats[b.url + "/v1"]["answered"] > 0
+    assert stats[a.url + "/v1"]["answered"] + stats[b.url + "/v1"]["answered"] == 8
+    assert stats[dead]["answered"] == stats[failing.url + "/v1"]["answered"] == 0
+    assert stats[dead]["failed"] + stats[failing.url + "/v1"]["failed"] == be.attempts - 8 > 0
+    assert failing.counts["500"] == stats[failing.url + "/v1"]["failed"]
+    got = {g.id: g.text for g in read_records(tmp_path / "remote.jsonl", Generation)}
+    assert got == {g.id: g.text for g in read_records(tmp_path / "one.jsonl", Generation)}
+
+
+def test_a_replica_serving_another_model_is_refused(server, local):
+    other = create_app(ServeConfig(model="other", api_key=KEY, generate=GenerateConfig(max_new_tokens=4)),
+                       backend=local)
+    with running(other) as url, pytest.raises(ValueError, match=r"does not serve 'tiny' \(it serves other\)"):
+        make_backend("openai", "tiny", base_url=server["base_url"], api_key=KEY, replicas=[url + "/v1"])
+
+
+def test_stop_strings_through_the_server_streamed_or_not_and_the_openai_backend(server, local, client, tmp_path):
+    """A stop string (here the end-of-thought marker, as text) ends the output before it: the server answers what
+    the local backend makes, streamed or not, in either of OpenAI's forms (a string or a list)."""
+    q = "What is 3 + 4?"
+    plain = ask(client, q, max_tokens=16).choices[0].model_extra["virgo"]["text"]
+    assert END_THOUGHT in plain
+    r = ask(client, q, max_tokens=16, stop=END_THOUGHT)
+    got = r.choices[0].model_extra["virgo"]
+    assert got["text"] == plain[:plain.index(END_THOUGHT)] and r.choices[0].finish_reason == "stop"
+    assert ask(client, q, max_tokens=16, stop=["nowhere", END_THOUGHT]).choices[0].model_extra["virgo"]["text"] == \
+        got["text"]
+    streamed = ask(client, q, max_tokens=16, stop=[END_THOUGHT], stream=True)
+    parts = [(c.delta.model_extra or {}).get("reasoning_content") or c.delta.content or ""
+             for chunk in streamed for c in chunk.choices]
+    message = r.choices[0].message
+    assert "".join(parts) == (message.model_extra.get("reasoning_content") or "") + (message.content or "")
+    assert END_THOUGHT not in "".join(parts)
+
+    problems = [Problem(id="t", question=q, answer="7")]
+    cfg = GenerateConfig(max_new_tokens=16, prompt="plain", stop=[BEGIN_SOLUTION])
+    run_generate("tiny", problems, tmp_path / "remote.jsonl", cfg, backend="openai", base_url=server["base_url"],
+                 api_key=KEY, progress=False)
+    run_generate(local, problems, tmp_path / "local.jsonl", cfg, progress=False)
+    (remote,), (here,) = (read_records(tmp_path / f"{n}.jsonl", Generation) for n in ("remote", "local"))
+    assert remote.text == here.text and remote.text.endswith(END_THOUGHT) and remote.finish_reason == "stop"
+    assert remote.settings["stop"] == [BEGIN_SOLUTION]
 
 
 def test_bad_key_is_401(server):

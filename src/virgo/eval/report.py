@@ -319,6 +319,8 @@ def _section_manifest(runs: list[RunView]) -> str:
         decoding = ", ".join(f"{k}={dec[k]}" for k in ("max_new_tokens", "temperature", "top_p", "top_k", "min_p",
                                                         "repetition_penalty", "presence_penalty",
                                                         "frequency_penalty", "n", "seed", "prompt") if k in dec)
+        if dec.get("stop"):  # JSON: a stop string may hold a newline or a table's "|"
+            decoding += ", stop=" + json.dumps(dec["stop"]).replace("|", "\\|")
         rows.append([r.name, _commits(git, m.get("sessions") or []),
                      (model.get("sha256") or "—")[:12], decoding or "—", (tmpl.get("prompt_sha256") or "—")[:12],
                      str(len(data.get("files") or {})) + " files, " + str((data.get("images") or {}).get("count", 0))

@@ -45,6 +45,8 @@ class GenerateConfig:
                                   "in the output; 0 = off.")
     frequency_penalty: float = opt(0.0, ge=-2, le=2, help="OpenAI's: subtracted once for each time a token is already "
                                    "in the output; 0 = off.")
+    stop: list[str] = opt([], help="Stop string (repeatable): the output ends where one first appears, without "
+                          "it (OpenAI's and vLLM's stop; searched in the whole output, thought included).")
     n: int = opt(1, ge=1, help="Samples per problem (use a temperature > 0 for n > 1).")
     seed: int = opt(0, help="Base seed: each (problem, sample) draws from its own seed derived from it, so results "
                     "do not depend on batching, order or resumption.")
@@ -69,6 +71,8 @@ class GenerateConfig:
         from virgo.config.load import check_fields
 
         check_fields(self)  # bounds declared above; NaN refused: a NaN temperature passes every comparison
+        if any(not isinstance(s, str) or not s for s in self.stop):
+            raise ValueError(f"stop: every stop string must be non-empty text, got {self.stop!r}")
         if self.chat_template != "auto":
             try:
                 load_chat_template(self.chat_template)  # cached: cheap on every replace()
@@ -84,21 +88,20 @@ class GenerateConfig:
 
     def settings(self) -> dict[str, Any]:
         """The decoding settings a generation record carries (what determines its text)."""
+        # Later settings only when set: outputs written before they existed keep resuming (no key in their identity)
+        later = {"top_k": self.top_k, "min_p": self.min_p, "presence_penalty": self.presence_penalty,
+                 "frequency_penalty": self.frequency_penalty, "stop": list(self.stop)}
         return {
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
-            # only when set: outputs written before these settings existed keep resuming (their identity has none)
-            **({"top_k": self.top_k} if self.top_k else {}),
-            **({"min_p": self.min_p} if self.min_p else {}),
             "repetition_penalty": self.repetition_penalty,
-            **({"presence_penalty": self.presence_penalty} if self.presence_penalty else {}),
-            **({"frequency_penalty": self.frequency_penalty} if self.frequency_penalty else {}),
             "prompt": self.prompt,
             "system": self.system,
             "chat_template": self.chat_template,
             "thinking_budget": self.thinking_budget,
             "force_wait": self.force_wait,
+            **{k: v for k, v in later.items() if v},
         }
 
 
@@ -108,7 +111,10 @@ class ClientConfig:
 
     api_key: str | None = opt(None, env="VIRGO_API_KEY", secret=True, help="Key for the server (prefer the "
                               "environment variable).")
-    concurrency: int = opt(4, ge=1, help="Requests in flight.")
+    concurrency: int = opt(4, ge=1, help="Requests in flight per endpoint.")
+    replicas: list[str] = opt([], help="More endpoints serving the same model (repeatable), e.g. one `vllm serve` "
+                              "per node: each request goes to the least busy of --base-url and these, a failed "
+                              "attempt is retried at once on another, and one that stops answering rests.")
     timeout: float = opt(DEFAULT_TIMEOUT, gt=0, help="Seconds to wait for each HTTP response before the attempt "
                          "fails and is retried. A long thought on a busy server takes minutes.")
     max_retries: int = opt(DEFAULT_MAX_RETRIES, ge=0, help="Retries per request after a timeout, connection error, "
@@ -121,7 +127,8 @@ class ClientConfig:
 
     def kwargs(self) -> dict[str, Any]:
         return {"api_key": self.api_key, "concurrency": self.concurrency, "timeout": self.timeout,
-                "max_retries": self.max_retries, "sampling_extras": self.sampling_extras}
+                "max_retries": self.max_retries, "sampling_extras": self.sampling_extras,
+                **({"replicas": list(self.replicas)} if self.replicas else {})}
 
 
 @dataclass
@@ -137,6 +144,8 @@ class EngineConfig:
     def validate(self) -> None:
         if self.backend == "openai" and not self.base_url:
             raise ValueError("the openai backend needs --base-url")
+        if self.client.replicas and self.backend != "openai":
+            raise ValueError("--replicas are endpoints of the openai backend (--backend openai --base-url ...)")
 
     def kwargs(self) -> dict[str, Any]:
         """Keywords for `run_generate` / `make_backend` (in-process backends ignore the HTTP ones)."""

@@ -23,6 +23,7 @@ from virgo.infer.budget import Markers, ThoughtControl
 from virgo.infer.detok import IncrementalDetokenizer
 from virgo.infer.requests import StopCheck, TextCallback
 from virgo.infer.sampling import apply_presence_frequency, apply_repetition_penalty, choose
+from virgo.infer.stops import StopMatcher
 
 # A logits processor here sees each row's generated tokens so far (a list per row) and the [B, V] scores.
 LogitsProcessor = Callable[[list[list[int]], torch.Tensor], torch.Tensor]
@@ -56,6 +57,7 @@ class RowSpec:
     seed: int = 0
     thinking_budget: int | None = None
     force_wait: int = 0
+    stop: tuple[str, ...] = ()  # stop strings: the row ends where one appears, the text before it
     on_text: TextCallback | None = None
     should_stop: StopCheck | None = None  # asked before every step; True drops the row ("cancelled")
 
@@ -70,6 +72,7 @@ class RowResult:
     budget_forced: bool
     waits: int
     interventions: list[tuple[str, int]] = field(default_factory=list)  # (kind, token index) of forced text
+    text: str | None = None  # the text up to a stop string, when one ended the row (the tokens run past it)
 
 
 @dataclass
@@ -82,7 +85,9 @@ class _Row:
     gen: list[int] = field(default_factory=list)
     cols: list[int] = field(default_factory=list)  # cache column of each live token
     detok: IncrementalDetokenizer | None = None
+    stops: StopMatcher | None = None
     stopped: bool = False
+    matched: bool = False  # ended by a stop string (no stop token to count)
     cancelled: bool = False
 
 
@@ -118,9 +123,10 @@ class _Batch:
 def _result(r: _Row) -> RowResult:
     return RowResult(token_ids=list(r.gen),
                      finish_reason="cancelled" if r.cancelled else "stop" if r.stopped else "length",
-                     prompt_tokens=len(r.prompt), completion_tokens=len(r.gen) + (1 if r.stopped else 0),
+                     prompt_tokens=len(r.prompt),
+                     completion_tokens=len(r.gen) + (1 if r.stopped and not r.matched else 0),
                      thought_tokens=r.ctl.thought_tokens, budget_forced=r.ctl.budget_forced, waits=r.ctl.waits,
-                     interventions=list(r.ctl.interventions))
+                     interventions=list(r.ctl.interventions), text=r.stops.output if r.matched else None)
 
 
 def stop_token_ids(model, tokenizer) -> set[int]:
@@ -188,7 +194,8 @@ class Decoder:
             g = torch.Generator().manual_seed(int(s.seed)) if s.temperature > 0 else None
             rows.append(_Row(i, s, e.input_ids.tolist(), ThoughtControl(self.markers, s.thinking_budget,
                                                                         s.force_wait), g,
-                             detok=IncrementalDetokenizer(self.tok) if s.on_text else None))
+                             detok=IncrementalDetokenizer(self.tok) if s.on_text or s.stop else None,
+                             stops=StopMatcher(s.stop) if s.stop else None))
         return rows
 
     @torch.inference_mode()
@@ -286,13 +293,14 @@ class Decoder:
                                              minlength=vocab).to(b.counts)
             elif acc.token < vocab:
                 b.counts[i, acc.token] += 1
-        if self._stream(r) is False:
+        if self._stream(r) is False or r.matched:
             r.stopped = True
             return acc.token, True
         return acc.token, len(r.gen) >= r.spec.max_new_tokens
 
     def _stream(self, r: _Row, final: bool = False) -> bool | None:
-        """Send a row's new text to its callback; held-back tokens (a possible partial end marker) wait."""
+        """Send a row's new text to its callback and its stop strings; held-back tokens (a possible partial end
+        marker) wait, and so does text a stop string may still claim."""
         if r.detok is None:
             return None
         if final:
@@ -300,6 +308,9 @@ class Decoder:
         else:
             upto = len(r.gen) - r.ctl.holdback(r.gen)
             text = r.detok.step(r.gen[:upto])
-        if text:
+        if r.stops is not None:
+            text = r.stops.feed(text) + (r.stops.finish() if final else "")
+            r.matched = r.stops.at is not None
+        if text and r.spec.on_text is not None:
             return r.spec.on_text(text)
         return None

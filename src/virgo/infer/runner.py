@@ -144,7 +144,8 @@ def run_generate(model: Any, problems: Sequence[Problem], out: str | Path, cfg: 
     # No model name (openai): the server names its model, and the run header must name it too: ask it first.
     be = open_backend() if model is None else None
     guard_output(be if be is not None else model, out, cfg, force=force,
-                 info={"backend": backend, "base_url": base_url})
+                 info={"backend": backend, "base_url": base_url,
+                       **({"replicas": list(backend_kw["replicas"])} if backend_kw.get("replicas") else {})})
     done = done_keys(out)
     requests = pending_requests(problems, cfg, done)
     expected = len({p.id for p in problems}) * cfg.n
@@ -178,7 +179,8 @@ def run_generate(model: Any, problems: Sequence[Problem], out: str | Path, cfg: 
             be.close()
     elapsed = time.monotonic() - t0
     summary.update(generated=sum(finish.values()), completion_tokens=tokens, finish=dict(finish),
-                   seconds=round(elapsed, 2), tokens_per_second=round(tokens / elapsed, 1) if elapsed > 0 else None)
+                   seconds=round(elapsed, 2), tokens_per_second=round(tokens / elapsed, 1) if elapsed > 0 else None,
+                   **be.stats())
     if failed:
         first = next(iter(failed.values()))
         summary["failed"] = len(failed)

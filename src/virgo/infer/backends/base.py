@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator, Sequence
-from typing import Self
+from typing import Any, Self
 
 from virgo.infer.config import GenerateConfig
 from virgo.infer.requests import GenOutput, GenRequest
@@ -47,6 +47,10 @@ class Backend(abc.ABC):
         if missing:
             raise RuntimeError(f"backend {self.name} returned no output for requests {missing[:10]}")
         return outs  # type: ignore[return-value]
+
+    def stats(self) -> dict[str, Any]:
+        """What a run's summary should add about how the backend ran (e.g. requests per endpoint)."""
+        return {}
 
     def close(self) -> None:
         """Release what the backend holds (threads, connections)."""

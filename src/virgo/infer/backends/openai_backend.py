@@ -29,11 +29,13 @@ import os
 import random
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from virgo.infer.backends.base import Backend, GenerationFailures
+from virgo.infer.backends.endpoints import Endpoint, EndpointPool
 from virgo.infer.config import GenerateConfig
 from virgo.infer.requests import GenOutput, GenRequest
 from virgo.infer.split import join_reasoning
@@ -78,6 +80,8 @@ def request_fields(c: GenerateConfig, *, extras: bool = True) -> tuple[dict[str,
     hosted reasoning model refuses them), and a setting it cannot carry is an error, not a record that lies.
     """
     fields: dict[str, Any] = {"max_tokens": c.max_new_tokens, "temperature": c.temperature, "top_p": c.top_p}
+    if c.stop or extras:
+        fields["stop"] = list(c.stop)
     penalties = {"presence_penalty": c.presence_penalty, "frequency_penalty": c.frequency_penalty}
     own = {"repetition_penalty": c.repetition_penalty, "top_k": c.top_k or -1, "min_p": c.min_p,
            "thinking_budget": c.thinking_budget, "force_wait": c.force_wait}
@@ -134,15 +138,20 @@ class OpenAIBackend(Backend):
     def __init__(self, model: str | None, *, base_url: str | None = None, api_key: str | None = None,
                  concurrency: int = 4, timeout: float = DEFAULT_TIMEOUT, max_retries: int = DEFAULT_MAX_RETRIES,
                  backoff: float = 1.0, max_backoff: float = 60.0, sampling_extras: bool = True,
-                 extra_body: dict | None = None):
+                 extra_body: dict | None = None, replicas: Sequence[str] = ()):
         from openai import OpenAI
 
         key = api_key or os.environ.get("VIRGO_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         # Retries are ours (they cover malformed bodies too and log nothing per attempt), not the client's.
-        self.client = OpenAI(base_url=base_url, api_key=key, timeout=timeout, max_retries=0)
-        self.model_name = model or self._served_model()
-        self.concurrency = max(1, concurrency)
+        urls = list(dict.fromkeys([base_url, *replicas]))  # base_url None: the client's OPENAI_BASE_URL
+        self.pool = EndpointPool([Endpoint(str(u), OpenAI(base_url=u, api_key=key, timeout=timeout, max_retries=0))
+                                  for u in urls], backoff=backoff, max_backoff=max_backoff)
+        self.client = self.pool.endpoints[0].client
         self.timeout = timeout
+        self.model_name = model or self._served_model()
+        if len(urls) > 1:
+            self._check_replicas()
+        self.concurrency = max(1, concurrency) * len(urls)  # in flight per endpoint
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -157,14 +166,33 @@ class OpenAIBackend(Backend):
             raise ValueError("the server lists no models; pass the model name")
         return models[0].id
 
-    def _once(self, req: GenRequest, cfg: GenerateConfig) -> GenOutput:
+    def _check_replicas(self) -> None:
+        """Every endpoint that answers must serve the model: records of two models in one run would mix. One that
+        does not answer yet is left to the retries (a replica still loading its weights)."""
+        import openai
+
+        for ep in self.pool.endpoints:
+            try:
+                served = [m.id for m in ep.client.with_options(timeout=min(self.timeout, 30.0)).models.list().data]
+            except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError):
+                warnings.warn(f"{ep.url}: no answer now; requests will try it again later", stacklevel=3)
+                continue
+            if self.model_name not in served:
+                names = ", ".join(served) or "nothing"
+                raise ValueError(f"{ep.url} does not serve {self.model_name!r} (it serves {names}); every replica "
+                                 "must serve the same model")
+
+    def stats(self) -> dict[str, Any]:
+        return {"endpoints": self.pool.stats()} if len(self.pool.endpoints) > 1 else {}
+
+    def _once(self, client: Any, req: GenRequest, cfg: GenerateConfig) -> GenOutput:
         fields, own = request_fields(req.settings(cfg), extras=self.sampling_extras)
         # the user's extra_body may change skip_special_tokens, never a setting the record carries
         extra = {"skip_special_tokens": False} if self.sampling_extras else {}
         seed = req.resolved_seed(cfg) % SEED_RANGE  # the seed sent is the seed recorded: a record replays
         with self._lock:
             self.attempts += 1
-        resp = self.client.chat.completions.create(
+        resp = client.chat.completions.create(
             model=self.model_name, messages=to_openai_messages(req.messages, req.images),
             seed=seed, **fields, extra_body={**extra, **self.extra_body, **own} or None)
         if not getattr(resp, "choices", None):
@@ -193,19 +221,23 @@ class OpenAIBackend(Backend):
         import openai
 
         for attempt in range(self.max_retries + 1):
+            url = "?"
             try:
-                return self._once(req, cfg)
+                with self.pool.lease() as ep:
+                    url = ep.url
+                    return self._once(ep.client, req, cfg)
             except Exception as e:
                 if _fatal(e) or not _retryable(e):
                     raise
                 if attempt == self.max_retries:
                     if isinstance(e, openai.APITimeoutError):  # openai's own message is a bare "Request timed out."
-                        raise TimeoutError(f"{self.client.base_url}: no response within {self.timeout:g} s "
+                        raise TimeoutError(f"{url}: no response within {self.timeout:g} s "
                                            f"({attempt + 1} attempt(s)); a long generation may need a larger "
                                            f"--timeout") from e
                     raise
-                delay = min(self.max_backoff, self.backoff * 2 ** attempt)
-                time.sleep(random.uniform(delay / 2, delay))
+                if not self.pool.any_up():  # another endpoint up: it takes the retry at once
+                    delay = min(self.max_backoff, self.backoff * 2 ** attempt)
+                    time.sleep(random.uniform(delay / 2, delay))
         raise AssertionError("unreachable")
 
     def iter_generate(self, requests: Sequence[GenRequest], cfg: GenerateConfig) -> Iterator[tuple[int, GenOutput]]:
@@ -232,4 +264,4 @@ class OpenAIBackend(Backend):
             raise GenerationFailures(failures)
 
     def close(self) -> None:
-        self.client.close()
+        self.pool.close()

@@ -14,7 +14,7 @@ from virgo.infer.config import BACKENDS
 # Keywords of the HTTP backend only. In-process backends drop them, so a caller (the generate and distill CLIs,
 # eval) passes the same keywords whichever backend it builds.
 HTTP_OPTIONS = ("base_url", "api_key", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
-                "sampling_extras")
+                "sampling_extras", "replicas")
 
 
 def make_backend(name: str, model: Any = None, **kw: Any) -> Backend:
@@ -24,7 +24,7 @@ def make_backend(name: str, model: Any = None, **kw: Any) -> Backend:
       keywords: ``dtype``, ``logits_processors``, ``trust_remote_code``.
     - ``openai``: ``model`` is the served model name; keywords: ``HTTP_OPTIONS`` (``base_url``, ``api_key``,
       ``concurrency``, ``timeout`` in seconds per attempt, ``max_retries``, ``backoff``, ``max_backoff``,
-      ``sampling_extras``).
+      ``sampling_extras``, ``replicas``: more URLs serving the same model).
     - ``vllm`` (optional, where vLLM imports): ``model`` is a checkpoint path.
     """
     if name == "openai":

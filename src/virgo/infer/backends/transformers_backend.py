@@ -124,7 +124,8 @@ class TransformersBackend(Backend):
         return RowSpec(max_new_tokens=max_new_tokens, temperature=c.temperature, top_p=c.top_p, top_k=c.top_k,
                        min_p=c.min_p, presence_penalty=c.presence_penalty, frequency_penalty=c.frequency_penalty,
                        repetition_penalty=c.repetition_penalty, seed=req.resolved_seed(cfg),
-                       thinking_budget=c.thinking_budget, force_wait=c.force_wait, on_text=req.on_text,
+                       thinking_budget=c.thinking_budget, force_wait=c.force_wait, stop=tuple(c.stop),
+                       on_text=req.on_text,
                        should_stop=req.should_stop)
 
     def iter_generate(self, requests: Sequence[GenRequest], cfg: GenerateConfig) -> Iterator[tuple[int, GenOutput]]:
@@ -142,12 +143,12 @@ class TransformersBackend(Backend):
                 except ValueError as e:  # a bad image or prompt fails its own request, not the run
                     failures[i] = e
             for j, res in self.decoder.run(encoded, specs):
-                text = self._decode(res.token_ids)
+                text = res.text if res.text is not None else self._decode(res.token_ids)
                 yield chunk[j], GenOutput(
                     text=text, finish_reason=res.finish_reason, prompt_tokens=res.prompt_tokens,
                     completion_tokens=res.completion_tokens, thought_tokens=res.thought_tokens,
                     seed=specs[j].seed, budget_forced=res.budget_forced, waits=res.waits,
-                    interventions=[{"kind": kind, "offset": len(self._decode(res.token_ids[:at]))}
+                    interventions=[{"kind": kind, "offset": min(len(text), len(self._decode(res.token_ids[:at])))}
                                    for kind, at in res.interventions],
                     token_ids=res.token_ids)
         if failures:

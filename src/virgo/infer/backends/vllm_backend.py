@@ -4,6 +4,8 @@ backend; this one exists for single-process scripts and imports vLLM only when b
 The thinking budget and s1 forcing run as s1 does with vLLM: decode the thought with ``stop=[END_THOUGHT]`` and
 at most the remaining budget; then either append "Wait" and decode again (forcing), or append the closing
 sequence and decode the solution. Each phase continues from the text so far (prompt + output, re-tokenized).
+The user's stop strings go to every phase (kept in vLLM's output, so the thought's own stop is told apart, then
+cut off).
 Not exercised on this CPU machine (vLLM's wheels are CUDA-only); its test skips where vLLM does not import.
 """
 
@@ -49,9 +51,16 @@ class VLLMBackend(Backend):
                               repetition_penalty=c.repetition_penalty, max_tokens=max(1, max_tokens), seed=seed,
                               stop=stop, include_stop_str_in_output=True, skip_special_tokens=False, **extra)
 
-    def _run(self, prompts: list[dict], params: list) -> list[tuple[str, int, str]]:
+    def _run(self, prompts: list[dict], params: list, stops: list[list[str]]) -> list[tuple[str, int, str, bool]]:
+        """(text, tokens, finish reason, whether one of the user's ``stops`` ended it, its text then cut off)."""
         outs = self.llm.generate(prompts, params, use_tqdm=False)
-        return [(o.outputs[0].text, len(o.outputs[0].token_ids), o.outputs[0].finish_reason or "stop") for o in outs]
+        results = []
+        for o, user in zip(outs, stops):
+            c = o.outputs[0]
+            hit = isinstance(c.stop_reason, str) and c.stop_reason in user  # a stop string, not a token id
+            text = c.text[:len(c.text) - len(c.stop_reason)] if hit and c.text.endswith(c.stop_reason) else c.text
+            results.append((text, len(c.token_ids), c.finish_reason or "stop", hit))
+        return results
 
     def iter_generate(self, requests: Sequence[GenRequest], cfg: GenerateConfig) -> Iterator[tuple[int, GenOutput]]:
         cfgs = [r.settings(cfg) for r in requests]
@@ -79,14 +88,17 @@ class VLLMBackend(Backend):
                 room = c.max_new_tokens - used[i]
                 if c.thinking_budget is not None:
                     room = min(room, c.thinking_budget + 1 - used[i])  # +1: the opening marker
-                params.append(self._params(c, seeds[i], room, stop=[END_THOUGHT]))
-            results = self._run([{**base[i], "prompt": base[i]["prompt"] + text[i]} for i in thinking], params)
+                params.append(self._params(c, seeds[i], room, stop=[END_THOUGHT, *c.stop]))
+            results = self._run([{**base[i], "prompt": base[i]["prompt"] + text[i]} for i in thinking], params,
+                                [cfgs[i].stop for i in thinking])
             still = []
-            for i, (t, n, why) in zip(thinking, results):
+            for i, (t, n, why, hit) in zip(thinking, results):
                 c = cfgs[i]
                 text[i] += t
                 used[i] += n
-                if used[i] >= c.max_new_tokens:
+                if hit:
+                    done.add(i)  # the user's stop string, inside the thought
+                elif used[i] >= c.max_new_tokens:
                     finish[i] = "length"
                 elif t.endswith(END_THOUGHT) and waits[i] < c.force_wait:
                     text[i] = text[i][: -len(END_THOUGHT)]
@@ -103,9 +115,11 @@ class VLLMBackend(Backend):
             thinking = still
         todo = [i for i in range(len(requests)) if finish[i] != "length" and i not in done]
         if todo:
-            params = [self._params(cfgs[i], seeds[i], cfgs[i].max_new_tokens - used[i]) for i in todo]
-            results = self._run([{**base[i], "prompt": base[i]["prompt"] + text[i]} for i in todo], params)
-            for i, (t, n, why) in zip(todo, results):
+            params = [self._params(cfgs[i], seeds[i], cfgs[i].max_new_tokens - used[i], stop=cfgs[i].stop or None)
+                      for i in todo]
+            results = self._run([{**base[i], "prompt": base[i]["prompt"] + text[i]} for i in todo], params,
+                                [cfgs[i].stop for i in todo])
+            for i, (t, n, why, _) in zip(todo, results):
                 text[i] += t
                 used[i] += n
                 finish[i] = "length" if why == "length" else "stop"

@@ -121,6 +121,8 @@ def to_params(req: ChatCompletionRequest, base: GenerateConfig, image_root: Path
             changes[name] = value
     if "thinking_budget" in req.model_fields_set and req.thinking_budget is None:
         changes["thinking_budget"] = None  # an explicit null: no cap, whatever the server's default
+    if "stop" in req.model_fields_set:  # even null or []: no stop strings, whatever the server's default
+        changes["stop"] = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
     if changes.get("temperature", base.temperature) < GREEDY_BELOW:
         changes["temperature"] = 0.0
     try:

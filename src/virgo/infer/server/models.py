@@ -3,11 +3,11 @@
 Field names are OpenAI's (https://platform.openai.com/docs/api-reference/chat). Every number is strict (no
 strings, no booleans, no ``5.0`` for an integer), finite (a NaN temperature passes every comparison and yields
 garbage) and bounded, so a request either fits the decoder or gets a 400 that names the field. Fields this server
-does not use (``user``, ``metadata``, ``logprobs``, ...) are ignored, as OpenAI-compatible servers do; ``stop``,
+does not use (``user``, ``metadata``, ``logprobs``, ...) are ignored, as OpenAI-compatible servers do;
 ``logit_bias`` and a ``response_format`` other than text are refused, because ignoring them would silently change
-the output. Our extensions sit beside OpenAI's fields:
-``repetition_penalty``, ``top_k`` and ``min_p`` (as vLLM takes them), ``thinking_budget`` and ``force_wait``
-(`virgo.infer.budget`).
+the output. ``stop`` strings end the output before them, as vLLM's and OpenAI's do. Our extensions sit beside
+OpenAI's fields: ``repetition_penalty``, ``top_k`` and ``min_p`` (as vLLM takes them), ``thinking_budget`` and
+``force_wait`` (`virgo.infer.budget`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from pydantic import (
 
 INT32_MAX = 2**31 - 1
 MAX_N = 16  # choices per request: each one is a row in the decoder
+# Stop strings per request and their length: each is searched in every row's new text at every step.
+MAX_STOPS = 16
+MAX_STOP_CHARS = 256
 # Outside these the float32 logits overflow (a penalty of 1e-300 divides a logit into inf); no use lies beyond.
 MIN_PENALTY, MAX_PENALTY = 0.01, 100.0
 
@@ -42,6 +45,7 @@ def _valid_unicode(s: str) -> str:
 
 
 Text = Annotated[str, Strict(), AfterValidator(_valid_unicode)]
+StopText = Annotated[Text, Field(min_length=1, max_length=MAX_STOP_CHARS)]
 Int = Annotated[int, Strict()]
 Float = Annotated[float, Strict(), AllowInfNan(False)]
 Bool = Annotated[bool, Strict()]
@@ -103,7 +107,9 @@ class ChatCompletionRequest(_In):
     n: Int | None = Field(None, ge=1, le=MAX_N)
     stream: Bool | None = None
     stream_options: StreamOptions | None = None
-    stop: Text | list[Text] | None = None
+    stop: StopText | Annotated[list[StopText], Field(max_length=MAX_STOPS)] | None = Field(
+        None, description="Stop strings: the output ends where one first appears, without it (null or []: none, "
+                          "whatever the server's --stop).")
     seed: Int | None = Field(None, ge=-(2**63), le=2**63 - 1)
     repetition_penalty: Float | None = Field(None, ge=MIN_PENALTY, le=MAX_PENALTY)
     presence_penalty: Float | None = Field(None, ge=-2, le=2)
@@ -116,12 +122,12 @@ class ChatCompletionRequest(_In):
     logit_bias: dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
 
-    @field_validator("stop", "logit_bias", "response_format")
+    @field_validator("logit_bias", "response_format")
     @classmethod
     def _refused(cls, value: Any, info: ValidationInfo) -> Any:
         """OpenAI fields this server does not implement and that would change the answer if honoured: refused (a
         400 naming the field), not ignored, so a client never gets text made without what it asked for. Their
-        no-op values (an empty list or bias, the text format) pass."""
+        no-op values (an empty bias, the text format) pass."""
         if info.field_name == "response_format":
             kind = (value or {}).get("type", "text")
             if kind != "text":
