@@ -122,7 +122,7 @@ class _Batch:
 
 def _result(r: _Row) -> RowResult:
     return RowResult(token_ids=list(r.gen),
-                     finish_reason="cancelled" if r.cancelled else "stop" if r.stopped else "length",
+                     finish_reason="cancelled" if r.cancelled else "stop" if r.stopped or r.matched else "length",
                      prompt_tokens=len(r.prompt),
                      completion_tokens=len(r.gen) + (1 if r.stopped and not r.matched else 0),
                      thought_tokens=r.ctl.thought_tokens, budget_forced=r.ctl.budget_forced, waits=r.ctl.waits,

@@ -1,7 +1,9 @@
 """Generation through any OpenAI-compatible endpoint (``vllm serve``, ``virgo serve``, a hosted API).
 
-Requests run in a thread pool (``concurrency`` at a time), each with a timeout and retries with exponential
-backoff and jitter on what is worth retrying: connection errors, timeouts, 429, 5xx and malformed responses.
+Requests run in a thread pool (``concurrency`` at a time per endpoint), each with a timeout and retries with
+exponential backoff and jitter on what is worth retrying: connection errors, timeouts, 429, 5xx and malformed
+responses. ``replicas`` are more endpoints of the same model beside ``base_url`` (`virgo.infer.backends.endpoints`:
+the least busy one that is up takes each attempt).
 A request that still fails does not stop the others: the run goes on and `GenerationFailures` lists it at
 the end, so a rerun (which resumes) tries again. A wrong key or an unknown model stops at once.
 
