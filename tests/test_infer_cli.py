@@ -244,3 +244,19 @@ def test_replicas_are_repeatable_and_belong_to_the_openai_backend(tmp_path):
     assert cfg["engine"]["client"]["replicas"] == urls
     r = CliRunner().invoke(app, [*base, "--replicas", urls[0]])
     assert r.exit_code != 0 and "--replicas are endpoints of the openai backend" in r.output
+
+
+def test_without_sampling_extras_a_setting_beyond_openai_fails_in_one_line_before_any_request(tmp_path):
+    """The paper's repetition penalty cannot travel in OpenAI's own fields: generate and chat say so and send
+    nothing (the URL has no server behind it)."""
+    url = "http://127.0.0.1:9/v1"
+    gen = CliRunner().invoke(app, ["generate", "--model", "m", "--problems", str(make_problems(tmp_path, 1)),
+                                   "--out", str(tmp_path / "g.jsonl"), "--backend", "openai", "--base-url", url,
+                                   "--no-sampling-extras", "--no-progress"])
+    chat = CliRunner().invoke(app, ["chat", "--model", "m", "--base-url", url, "--no-sampling-extras", "Hi"])
+    for r in (gen, chat):
+        assert r.exit_code != 0 and "Traceback" not in r.output, r.output
+        assert "repetition_penalty 1.05: not an OpenAI API field" in r.output
+    ok = CliRunner().invoke(app, ["chat", "--model", "m", "--base-url", url, "--no-sampling-extras",
+                                  "--repetition-penalty", "1", "--print-config", "Hi"])
+    assert ok.exit_code == 0 and "sampling_extras: false" in ok.output

@@ -14,6 +14,7 @@ import io
 import socket
 import threading
 import time
+from collections import Counter
 
 import httpx
 import openai
@@ -371,8 +372,10 @@ def test_one_run_over_replicas_spreads_its_requests_and_survives_a_dead_and_a_fa
     assert stats[dead]["answered"] == stats[failing.url + "/v1"]["answered"] == 0
     assert stats[dead]["failed"] + stats[failing.url + "/v1"]["failed"] == be.attempts - 8 > 0
     assert failing.counts["500"] == stats[failing.url + "/v1"]["failed"]
-    got = {g.id: g.text for g in read_records(tmp_path / "remote.jsonl", Generation)}
-    assert got == {g.id: g.text for g in read_records(tmp_path / "one.jsonl", Generation)}
+    records = read_records(tmp_path / "remote.jsonl", Generation)
+    assert {g.id: g.text for g in records} == {g.id: g.text for g in read_records(tmp_path / "one.jsonl", Generation)}
+    by_endpoint = Counter(g.extra["endpoint"] for g in records)  # each record names the replica that answered it
+    assert by_endpoint == {u: stats[u]["answered"] for u in (a.url + "/v1", b.url + "/v1")}
 
 
 def test_a_replica_serving_another_model_is_refused(server, local):

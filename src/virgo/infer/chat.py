@@ -56,14 +56,15 @@ def stream_local(backend, messages: list[dict], images: list[Any], cfg: Generate
 
 
 def stream_remote(client, model: str, messages: list[dict], images: list[Any], cfg: GenerateConfig,
-                  show: Callable[[Iterable[tuple[str, str]]], None]) -> tuple[str, str]:
+                  show: Callable[[Iterable[tuple[str, str]]], None], *,
+                  sampling_extras: bool = True) -> tuple[str, str]:
     """Stream from an OpenAI-compatible server; returns (answer text, finish reason)."""
     from virgo.infer.backends.openai_backend import SEED_RANGE, request_fields, to_openai_messages
 
-    fields, extra = request_fields(cfg)
+    fields, extra = request_fields(cfg, extras=sampling_extras)
     seed = GenRequest(messages, images, id="chat").resolved_seed(cfg) % SEED_RANGE  # seeded as a local chat is
     stream = client.chat.completions.create(model=model, messages=to_openai_messages(messages, images), seed=seed,
-                                            stream=True, extra_body=extra, **fields)
+                                            stream=True, extra_body=extra or None, **fields)
     answer, finish = [], "stop"
     for chunk in stream:
         for c in chunk.choices:
@@ -78,7 +79,7 @@ def stream_remote(client, model: str, messages: list[dict], images: list[Any], c
 
 
 def chat(model: Any, question: str | None, *, images: list[str] = (), cfg: GenerateConfig | None = None,
-         base_url: str | None = None, api_key: str | None = None, console=None,
+         base_url: str | None = None, api_key: str | None = None, sampling_extras: bool = True, console=None,
          read_line: Callable[[str], str] = input) -> None:
     """One question, or (without one) a conversation read line by line until an empty line or EOF.
 
@@ -96,6 +97,9 @@ def chat(model: Any, question: str | None, *, images: list[str] = (), cfg: Gener
 
         from openai import OpenAI
 
+        from virgo.infer.backends.openai_backend import request_fields
+
+        request_fields(cfg, extras=sampling_extras)  # settings the API cannot take: refused before any question
         client = OpenAI(base_url=base_url, api_key=api_key or os.environ.get("VIRGO_API_KEY") or "EMPTY")
         model = model or client.models.list().data[0].id
     else:
@@ -121,7 +125,8 @@ def chat(model: Any, question: str | None, *, images: list[str] = (), cfg: Gener
                     + (", budget reached" if out.budget_forced else "")
                     + (f", {out.waits} x Wait" if out.waits else "") + f", finish: {finish}]")
         else:
-            answer, finish = stream_remote(client, model, messages, all_images, cfg, show)
+            answer, finish = stream_remote(client, model, messages, all_images, cfg, show,
+                                           sampling_extras=sampling_extras)
             note = f"[finish: {finish}]"
         show.end(note)
         messages.append({"role": "assistant", "content": answer})

@@ -39,7 +39,7 @@ def run_chat_cmd(cfg: ChatConfig) -> None:
         check_model_exists(cfg.model)
     try:
         chat(cfg.model, cfg.question, images=cfg.image, cfg=cfg.generate, base_url=cfg.base_url,
-             api_key=cfg.api_key)
+             api_key=cfg.api_key, sampling_extras=cfg.sampling_extras)
     except ImageError as e:
         fail(f"--image: {e}")
 

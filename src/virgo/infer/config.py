@@ -179,6 +179,8 @@ class ChatConfig:
     image: list[str] = opt([], short="-i", path=True, help="Image file for the (first) question; repeatable.")
     base_url: str | None = opt(None, help="Chat with an OpenAI-compatible server instead of loading --model.")
     api_key: str | None = opt(None, env="VIRGO_API_KEY", secret=True, help="Key for --base-url.")
+    sampling_extras: bool = opt(True, help="With --base-url: send the settings beyond OpenAI's API, off values "
+                                "included (see `virgo generate --help`); off for an API that rejects them.")
     generate: GenerateConfig = section(GenerateConfig, help="Decoding", factory=lambda: GenerateConfig(
         max_new_tokens=CHAT_MAX_NEW_TOKENS, prompt=CHAT_PROMPT))
 

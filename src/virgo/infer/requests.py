@@ -65,4 +65,4 @@ class GenOutput:
     # Where the budget or forcing inserted text: {"kind": "wait" | "budget", "offset": character offset in text}.
     interventions: list[dict[str, Any]] = field(default_factory=list)
     token_ids: list[int] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # goes to the record's ``extra`` (e.g. ``endpoint``)

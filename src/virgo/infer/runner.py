@@ -35,9 +35,9 @@ def to_generation(req: GenRequest, out: GenOutput, cfg: GenerateConfig, *, model
     text = scrub_surrogates(out.text)
     parsed = parse_response(text)
     settings = {**cfg.settings(), "seed": out.seed if out.seed is not None else cfg.seed, "backend": backend}
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = dict(out.extra)  # what the backend tells of this completion (e.g. its endpoint)
     if cfg.thinking_budget is not None or cfg.force_wait:
-        extra = {"budget_forced": out.budget_forced, "waits": out.waits, "interventions": out.interventions}
+        extra.update(budget_forced=out.budget_forced, waits=out.waits, interventions=out.interventions)
     return Generation(
         id=req.id, sample=req.sample, text=text, finish_reason=out.finish_reason,
         thought=parsed.thought, solution=parsed.solution, status=parsed.status.value,

@@ -74,6 +74,12 @@ def image_data_url(image: Any) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+class UnsendableSettings(ValueError):
+    """Settings the API cannot carry (sampling extras off): the run stops before its first request."""
+
+    user_facing = True  # the CLI prints it as one line, no traceback (virgo.config.cli)
+
+
 def request_fields(c: GenerateConfig, *, extras: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """The decoding fields of a request made with ``c``: (OpenAI's own fields, the rest for ``extra_body``).
 
@@ -91,7 +97,7 @@ def request_fields(c: GenerateConfig, *, extras: bool = True) -> tuple[dict[str,
         return {**fields, **penalties}, own
     off = {"repetition_penalty": 1.0, "top_k": -1, "min_p": 0.0, "thinking_budget": None, "force_wait": 0}
     if unsent := [f"{k} {v}" for k, v in own.items() if v != off[k]]:
-        raise ValueError(f"{', '.join(unsent)}: not an OpenAI API field, and sampling extras are off "
+        raise UnsendableSettings(f"{', '.join(unsent)}: not an OpenAI API field, and sampling extras are off "
                          "(--no-sampling-extras); set it to its off value or send extras")
     return {**fields, **{k: v for k, v in penalties.items() if v}}, {}
 
@@ -227,7 +233,10 @@ class OpenAIBackend(Backend):
             try:
                 with self.pool.lease() as ep:
                     url = ep.url
-                    return self._once(ep.client, req, cfg)
+                    out = self._once(ep.client, req, cfg)
+                if len(self.pool.endpoints) > 1:  # which replica answered: the record says so
+                    out.extra["endpoint"] = url
+                return out
             except Exception as e:
                 if _fatal(e) or not _retryable(e):
                     raise
