@@ -146,9 +146,10 @@ def test_requests_are_sorted_by_length_into_batches_and_answered_in_input_order(
     assert [be.length_estimate(r, cfg) for r in reqs] == lengths  # exact, without decoding any pixels
     assert lengths[1] > lengths[5] > lengths[3] > lengths[2] > lengths[0]  # the open image is the longest
 
-    batches: list[list[int]] = []
-    run = be.decoder.run
-    be.decoder.run = lambda encoded, specs: (batches.append([len(e) for e in encoded]), run(encoded, specs))[1]
+    batches: list[list[int]] = []  # the prompt lengths of each group of rows that joins the decoder
+    admit = be.decoder._admit
+    be.decoder._admit = lambda b, logits, new, first: (batches.append([len(e) for e, _ in new]),
+                                                       admit(b, logits, new, first))[1]
     outs = be.generate(reqs, cfg)
     assert batches == [[lengths[1], lengths[4]], [lengths[5], lengths[3]], [lengths[2], lengths[0]]]
     assert [o.prompt_tokens for o in outs] == lengths  # results come back in input order
@@ -181,3 +182,44 @@ def test_a_chat_template_by_path_renders_the_prompt_and_is_recorded(backend, tmp
     assert record.settings["chat_template"] == str(custom)
     with pytest.raises(ValueError, match="unknown chat template 'nope'"):
         GenerateConfig(chat_template="nope")
+
+
+def test_continuous_batching_rows_join_as_others_finish_and_each_is_what_it_is_alone(tiny_model):
+    """Two rows at a time; a row that finishes early makes room, and the next one is prefilled and joins the running
+    batch: a text prompt wider than the batch's cache (the batch is padded to it), a row with presence and
+    frequency penalties beside rows without, an image row joining text rows (positions go 3-D). Each row's tokens
+    are those it decodes alone."""
+    be = make_backend("transformers", model=tiny_model)
+    red = Image.new("RGB", (40, 40), (200, 30, 30))
+    # sampled rows: the random model's greedy text repeats one token whatever it attends to
+    base = GenerateConfig(max_new_tokens=24, repetition_penalty=1.05, temperature=1.0)
+    reqs = [
+        GenRequest(build_messages("Hi", 0), id="a", cfg=base.replace(max_new_tokens=20)),
+        GenRequest(build_messages("Hello", 0), id="b", cfg=base.replace(max_new_tokens=3, temperature=0.0)),
+        GenRequest(build_messages("Add 3 and 4, then explain. " * 6, 0), id="c",
+                   cfg=base.replace(max_new_tokens=8, temperature=1.0, presence_penalty=1.0, frequency_penalty=0.5)),
+        GenRequest(build_messages("What colour is the square?", 1), images=[red], id="d",
+                   cfg=base.replace(max_new_tokens=6, temperature=0.7, top_k=5)),
+    ]
+    joins: list[tuple[int, bool, bool]] = []  # (rows running, new prompt wider than the batch, new rows' images)
+    admit = be.decoder._admit
+
+    def watch(b, logits, new, first):
+        width = b.attn.shape[1] if b is not None else 0
+        joins.append((len(b.rows) if b is not None else 0, max(len(e) for e, _ in new) > width,
+                      any(e.pixel_values is not None for e, _ in new)))
+        return admit(b, logits, new, first)
+
+    be.decoder._admit = watch
+    queue = list(reqs)
+    together = dict(be.iter_generate_pull(lambda n: [queue.pop(0) for _ in range(min(n, len(queue)))],
+                                          GenerateConfig(batch_size=2)))
+    be.decoder._admit = admit
+    assert joins[0] == (0, True, False) and len(joins) == 3
+    assert all(running > 0 for running, _, _ in joins[1:])  # each later row joined a batch mid-decode
+    assert (1, True, False) in joins and (1, False, True) in joins  # a wider prompt; an image row
+    for i, req in enumerate(reqs):
+        (alone,) = be.generate([req], GenerateConfig(batch_size=1))
+        got = together[i]
+        assert (got.token_ids, got.text, got.finish_reason, got.completion_tokens) == \
+               (alone.token_ids, alone.text, alone.finish_reason, alone.completion_tokens), req.id

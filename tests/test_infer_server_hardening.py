@@ -245,17 +245,31 @@ def test_a_client_that_disconnects_frees_its_slot_within_one_decoding_step(never
         stats = health(u)["stats"]
         assert stats["cancelled"] == 1 and stats["completed"] == 0
         assert stats["max_stop_lag_steps"] <= 1  # it was dropped at the first step after the disconnect
-        # a waiting request that is abandoned leaves the queue at once
-        first = open_request(u, body(max_tokens=LONG, stream=stream))
-        wait_until(lambda: health(u)["active"] == 1, "the next request to be decoded")
-        second = open_request(u, body(max_tokens=LONG, stream=stream))
-        wait_until(lambda: health(u)["queued"] == 1, "the second request to wait")
-        second.close()
+        # a waiting request that is abandoned leaves the queue at once (both of the decoder's rows are taken)
+        running_ones = [open_request(u, body(max_tokens=LONG, stream=stream)) for _ in range(2)]
+        wait_until(lambda: health(u)["active"] == 2, "the next two requests to be decoded")
+        third = open_request(u, body(max_tokens=LONG, stream=stream))
+        wait_until(lambda: health(u)["queued"] == 1, "the third request to wait")
+        third.close()
         wait_until(lambda: health(u)["queued"] == 0, "the waiting request to leave the queue", 10)
-        assert health(u)["active"] == 1
-        first.close()
+        assert health(u)["active"] == 2
+        for sock in running_ones:
+            sock.close()
         wait_until(lambda: health(u)["active"] == 0, "the decoder to be free", 10)
-        assert health(u)["stats"]["cancelled"] == 3
+        assert health(u)["stats"]["cancelled"] == 4
+
+
+def test_a_request_that_arrives_during_a_long_decode_joins_it_and_is_answered_first(never):
+    """Continuous batching: a short request sent while a long one decodes takes the decoder's free row at once and
+    is answered while the long one goes on (a static batch would hold it until the long one ended)."""
+    with running(create_app(serve_cfg(), backend=never)) as u:
+        long = open_request(u, body(max_tokens=LONG, stream=True))
+        wait_until(lambda: health(u)["active"] == 1, "the long request to be decoded")
+        r = chat(u, body(max_tokens=4))
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 4
+        assert health(u)["active"] == 1  # the long one is still decoding
+        long.close()
+        wait_until(lambda: health(u)["active"] == 0, "the decoder to be free", 10)
 
 
 def test_a_request_that_runs_out_of_time_is_stopped_and_answered_504(never):

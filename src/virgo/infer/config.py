@@ -61,7 +61,8 @@ class GenerateConfig:
                                       "forced and the model writes its solution. null = no cap.")
     force_wait: int = opt(0, ge=0, help="s1-style budget forcing: an early end of thought is replaced by 'Wait', "
                           "up to K times.")
-    batch_size: int = opt(8, ge=1, help="Rows decoded together (transformers backend).")
+    batch_size: int = opt(8, ge=1, help="Rows decoded together (transformers backend); a finished row's place goes "
+                          "to the next request at once (continuous batching).")
     dtype: str = opt("float32", choices=DTYPES, help="Weights dtype when a backend loads a model from a path.")
 
     def __post_init__(self) -> None:

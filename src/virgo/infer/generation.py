@@ -2,7 +2,10 @@
 
 A plain step loop rather than ``model.generate`` so that every row can carry its own settings (the server
 batches unrelated requests), the thinking budget can force and take back tokens, finished rows leave the batch
-at once (a long generation is not slowed by rows that stopped early), and text can be streamed per row.
+at once and new rows take their place (continuous batching: prefilled together, their KV cache left-padded to the
+batch's width or the batch's to theirs, then concatenated), and text can be streamed per row. Why not
+transformers' own continuous batching (``generate_batch``, paged attention): it takes no per-row settings, no
+thought control and no images.
 
 Positions are passed explicitly. Qwen2-VL rotates with 3-D M-RoPE positions; the prompt's come from the
 model's ``get_rope_index`` (images take grid coordinates), and every later token of a row sits at
@@ -107,6 +110,41 @@ class _Batch:
     counts: torch.Tensor | None = None
     presence: torch.Tensor | None = None
     frequency: torch.Tensor | None = None
+    mrope: bool = False  # some row has an image: decode positions go in Qwen-VL's 3-D form
+
+    def _pad_left(self, k: int) -> None:
+        """``k`` empty (masked) cache columns in front of every row: every live token's column moves by ``k``."""
+        if k == 0:
+            return
+        self.attn = torch.cat([torch.zeros((self.attn.shape[0], k), dtype=self.attn.dtype), self.attn], dim=1)
+        for layer in self.cache.layers:
+            layer.keys = torch.nn.functional.pad(layer.keys, (0, 0, k, 0))
+            layer.values = torch.nn.functional.pad(layer.values, (0, 0, k, 0))
+        for r in self.rows:
+            r.cols = [c + k for c in r.cols]
+
+    def merge(self, other: _Batch) -> None:
+        """Take ``other``'s rows (just prefilled) into this batch: both left-padded to one cache width, then
+        every piece of per-row state concatenated. Rows that use no presence / frequency penalty get zero counts."""
+        width = max(self.attn.shape[1], other.attn.shape[1])
+        self._pad_left(width - self.attn.shape[1])
+        other._pad_left(width - other.attn.shape[1])
+        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
+            mine.keys = torch.cat([mine.keys, theirs.keys])
+            mine.values = torch.cat([mine.values, theirs.values])
+        if self.counts is not None or other.counts is not None:
+            for b in (self, other):
+                if b.counts is None:
+                    b.counts = torch.zeros_like(b.seen, dtype=torch.float32)
+                    b.presence = b.frequency = torch.zeros(len(b.rows), dtype=torch.float32, device=b.seen.device)
+            self.counts = torch.cat([self.counts, other.counts])
+            self.presence = torch.cat([self.presence, other.presence])
+            self.frequency = torch.cat([self.frequency, other.frequency])
+        self.rows += other.rows
+        self.attn = torch.cat([self.attn, other.attn])
+        self.live, self.deltas = torch.cat([self.live, other.live]), torch.cat([self.deltas, other.deltas])
+        self.seen, self.penalty = torch.cat([self.seen, other.seen]), torch.cat([self.penalty, other.penalty])
+        self.mrope = self.mrope or other.mrope
 
     def keep(self, keep: list[int], device: Any) -> None:
         """Drop the finished rows from every piece of state."""
@@ -188,9 +226,9 @@ class Decoder:
 
     # -- the loop -------------------------------------------------------------------------------------------
 
-    def _rows(self, encoded: Sequence[Encoded], specs: Sequence[RowSpec]) -> list[_Row]:
+    def _rows(self, encoded: Sequence[Encoded], specs: Sequence[RowSpec], first: int = 0) -> list[_Row]:
         rows = []
-        for i, (e, s) in enumerate(zip(encoded, specs)):
+        for i, (e, s) in enumerate(zip(encoded, specs), start=first):
             g = torch.Generator().manual_seed(int(s.seed)) if s.temperature > 0 else None
             rows.append(_Row(i, s, e.input_ids.tolist(), ThoughtControl(self.markers, s.thinking_budget,
                                                                         s.force_wait), g,
@@ -198,33 +236,66 @@ class Decoder:
                              stops=StopMatcher(s.stop) if s.stop else None))
         return rows
 
-    @torch.inference_mode()
     def run(self, encoded: Sequence[Encoded], specs: Sequence[RowSpec]) -> Iterator[tuple[int, RowResult]]:
-        """Decode every row; yields (row index, result) as each row finishes (not in input order)."""
+        """Decode every row together; yields (row index, result) as each row finishes (not in input order)."""
         if len(encoded) != len(specs):
             raise ValueError("one RowSpec per prompt")
-        if not encoded:
-            return
-        rows = self._rows(encoded, specs)
+        waiting = list(zip(encoded, specs))
+
+        def pull(n: int) -> list[tuple[Encoded, RowSpec]]:
+            taken, waiting[:] = waiting[:n], waiting[n:]
+            return taken
+
+        yield from self.run_continuous(pull, capacity=max(1, len(waiting)))
+
+    def _admit(self, b: _Batch | None, logits: torch.Tensor | None, new: Sequence[tuple[Encoded, RowSpec]],
+               first: int) -> tuple[_Batch, torch.Tensor]:
+        """Prefill ``new`` rows (indices from ``first``) together and take them into the running batch ``b``."""
+        encoded, specs = [e for e, _ in new], [s for _, s in new]
+        rows = self._rows(encoded, specs, first)
         kw, attn, deltas = self._prefill_inputs(encoded)
-        mrope = "pixel_values" in kw
         out = self.model(**kw, use_cache=True, logits_to_keep=1)
-        logits = out.logits[:, -1, :].float()
-        vocab = logits.shape[-1]
+        fresh = out.logits[:, -1, :].float()
+        vocab = fresh.shape[-1]
         # Logits-sized state lives where the logits are; the small per-row state stays on the CPU.
-        seen = torch.zeros((len(rows), vocab), dtype=torch.bool, device=logits.device)
+        seen = torch.zeros((len(rows), vocab), dtype=torch.bool, device=fresh.device)
         for i, r in enumerate(rows):
             seen[i, [t for t in r.prompt if t < vocab]] = True
-        b = _Batch(rows, out.past_key_values, attn, attn.sum(-1), deltas, seen,
-                   torch.tensor([r.spec.repetition_penalty for r in rows], dtype=torch.float32,
-                                device=logits.device))
+        nb = _Batch(rows, out.past_key_values, attn, attn.sum(-1), deltas, seen,
+                    torch.tensor([r.spec.repetition_penalty for r in rows], dtype=torch.float32,
+                                 device=fresh.device), mrope="pixel_values" in kw)
         if any(r.spec.presence_penalty or r.spec.frequency_penalty for r in rows):
-            b.counts = torch.zeros((len(rows), vocab), dtype=torch.float32, device=logits.device)
-            b.presence = torch.tensor([r.spec.presence_penalty for r in rows], dtype=torch.float32,
-                                      device=logits.device)
-            b.frequency = torch.tensor([r.spec.frequency_penalty for r in rows], dtype=torch.float32,
-                                       device=logits.device)
+            nb.counts = torch.zeros((len(rows), vocab), dtype=torch.float32, device=fresh.device)
+            nb.presence = torch.tensor([r.spec.presence_penalty for r in rows], dtype=torch.float32,
+                                       device=fresh.device)
+            nb.frequency = torch.tensor([r.spec.frequency_penalty for r in rows], dtype=torch.float32,
+                                        device=fresh.device)
+        if b is None:
+            return nb, fresh
+        b.merge(nb)
+        return b, torch.cat([logits, fresh])
+
+    @torch.inference_mode()
+    def run_continuous(self, pull: Callable[[int], Sequence[tuple[Encoded, RowSpec]]],
+                       capacity: int) -> Iterator[tuple[int, RowResult]]:
+        """Continuous batching: up to ``capacity`` rows decode together, and before every step the room that
+        finished rows left is offered to ``pull(room)``, whose rows are prefilled together and join the batch (a
+        long thought no longer holds the rows behind it until the whole batch is done). Row indices count the
+        rows in the order they were pulled; yields (row index, result) as each row finishes. Ends when no row is
+        left and ``pull`` gives none. Caches that are not plain per-layer key / value tensors (sliding-window
+        layers) take new rows only into an empty batch."""
+        b: _Batch | None = None
+        logits: torch.Tensor | None = None
+        pulled = 0
         while True:
+            room = capacity - (len(b.rows) if b is not None else 0)
+            new = pull(room) if room > 0 and (b is None or self._mergeable(b)) else []
+            if new:
+                b, logits = self._admit(b, logits, new, pulled)
+                pulled += len(new)
+            if b is None:
+                return
+            vocab = logits.shape[-1]
             scores = logits
             for proc in self.logits_processors:
                 scores = proc([r.gen for r in b.rows], scores)
@@ -249,20 +320,27 @@ class Decoder:
                     self._stream(r, final=True)
                 yield r.index, _result(r)
             if len(finished) == len(b.rows):
-                return
+                b = logits = None  # the cache goes with the last row; new rows start a batch of their own
+                continue
             if finished:
                 keep = [i for i in range(len(b.rows)) if i not in set(finished)]
                 b.keep(keep, self.device)
                 feed = [feed[i] for i in keep]
             b.attn = torch.cat([b.attn, torch.ones((len(b.rows), 1), dtype=b.attn.dtype)], dim=1)
             pos = (b.live + b.deltas).view(-1, 1)
-            position_ids = pos.view(1, -1, 1).expand(3, -1, 1) if mrope else pos
+            position_ids = pos.view(1, -1, 1).expand(3, -1, 1) if b.mrope else pos
             out = self.model(input_ids=torch.tensor(feed, dtype=torch.long, device=self.device)[:, None],
                              attention_mask=b.attn.to(self.device), position_ids=position_ids.to(self.device),
                              past_key_values=b.cache, use_cache=True)
             b.cache = out.past_key_values
             logits = out.logits[:, -1, :].float()
             b.live += 1
+
+    @staticmethod
+    def _mergeable(b: _Batch) -> bool:
+        from transformers.cache_utils import DynamicLayer
+
+        return all(type(layer) is DynamicLayer for layer in getattr(b.cache, "layers", [None]))
 
     def _advance(self, b: _Batch, i: int, r: _Row, chosen: int, step_col: int, vocab: int) -> tuple[int, bool]:
         """One row's step: cancelled, forced by the thought control, stopped, or the sampled token; returns (the

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import collections
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,27 +130,62 @@ class TransformersBackend(Backend):
                        should_stop=req.should_stop)
 
     def iter_generate(self, requests: Sequence[GenRequest], cfg: GenerateConfig) -> Iterator[tuple[int, GenOutput]]:
-        # Longest first: similar lengths share a batch (little padding), and memory peaks at the start.
-        order = sorted(range(len(requests)), key=lambda i: -self.length_estimate(requests[i], cfg))
+        # Longest first: similar lengths decode side by side (little padding), and memory peaks at the start.
+        order = collections.deque(sorted(range(len(requests)), key=lambda i: -self.length_estimate(requests[i], cfg)))
+        pulled: list[int] = []
+
+        def pull(n: int) -> list[GenRequest]:
+            taken = [order.popleft() for _ in range(min(n, len(order)))]
+            pulled.extend(taken)
+            return [requests[i] for i in taken]
+
         failures: dict[int, BaseException] = {}
-        for start in range(0, len(order), cfg.batch_size):
-            chunk, encoded, specs = [], [], []
-            for i in order[start:start + cfg.batch_size]:
-                try:
-                    e = self.encode(requests[i], cfg)
-                    specs.append(self.row_spec(requests[i], cfg, self.room(requests[i], cfg, len(e))))
-                    encoded.append(e)
-                    chunk.append(i)
-                except ValueError as e:  # a bad image or prompt fails its own request, not the run
-                    failures[i] = e
-            for j, res in self.decoder.run(encoded, specs):
-                text = res.text if res.text is not None else self._decode(res.token_ids)
-                yield chunk[j], GenOutput(
-                    text=text, finish_reason=res.finish_reason, prompt_tokens=res.prompt_tokens,
-                    completion_tokens=res.completion_tokens, thought_tokens=res.thought_tokens,
-                    seed=specs[j].seed, budget_forced=res.budget_forced, waits=res.waits,
-                    interventions=[{"kind": kind, "offset": min(len(text), len(self._decode(res.token_ids[:at])))}
-                                   for kind, at in res.interventions],
-                    token_ids=res.token_ids)
+        for j, out in self.iter_generate_pull(pull, cfg):
+            if isinstance(out, BaseException):
+                failures[pulled[j]] = out
+            else:
+                yield pulled[j], out
         if failures:
             raise GenerationFailures(failures)
+
+    def iter_generate_pull(self, pull: Callable[[int], Sequence[GenRequest]],
+                           cfg: GenerateConfig) -> Iterator[tuple[int, GenOutput | BaseException]]:
+        """Continuous batching (`virgo.infer.generation.Decoder.run_continuous`): up to ``cfg.batch_size`` rows
+        decode together and ``pull(room)`` fills the room finished rows leave. Yields (index in pull order, output)
+        as each request finishes, or its error (a bad image or prompt fails its own request only)."""
+        pulled = 0
+        rows: list[tuple[int, RowSpec]] = []  # decoder row -> (request index, its spec)
+
+        def take(n: int) -> list[tuple[Encoded, RowSpec]]:
+            nonlocal pulled
+            got = []
+            while len(got) < n:
+                reqs = pull(n - len(got))
+                if not reqs:
+                    break
+                for req in reqs:
+                    i, pulled = pulled, pulled + 1
+                    try:
+                        e = self.encode(req, cfg)
+                        spec = self.row_spec(req, cfg, self.room(req, cfg, len(e)))
+                    except ValueError as err:
+                        failed.append((i, err))
+                        continue
+                    rows.append((i, spec))
+                    got.append((e, spec))
+            return got
+
+        failed: list[tuple[int, BaseException]] = []
+        for j, res in self.decoder.run_continuous(take, capacity=cfg.batch_size):
+            yield from failed
+            failed.clear()
+            i, spec = rows[j]
+            text = res.text if res.text is not None else self._decode(res.token_ids)
+            yield i, GenOutput(
+                text=text, finish_reason=res.finish_reason, prompt_tokens=res.prompt_tokens,
+                completion_tokens=res.completion_tokens, thought_tokens=res.thought_tokens,
+                seed=spec.seed, budget_forced=res.budget_forced, waits=res.waits,
+                interventions=[{"kind": kind, "offset": min(len(text), len(self._decode(res.token_ids[:at])))}
+                               for kind, at in res.interventions],
+                token_ids=res.token_ids)
+        yield from failed

@@ -2,10 +2,11 @@
 
 Requests wait in a bounded queue (`BatchWorker.submit` refuses with `QueueFull` beyond ``max_queue`` waiting
 completions: the server answers 429) and one worker thread batches whatever is waiting, up to ``batch_size``,
-through the backend. A job can be stopped at any time (`BatchWorker.cancel`): still waiting, it leaves the queue
-at once; being decoded, the decoder asks `Job.should_stop` before every step of its row and drops the row at the
-next step, so an abandoned request holds its slot for at most one decoding step. A job whose deadline passes is
-stopped the same way.
+through the backend; with the transformers backend the batch is continuous (a request that arrives while others
+decode takes the first row that finishes, not a turn after the whole batch). A job can be stopped at any time
+(`BatchWorker.cancel`): still waiting, it leaves the queue at once; being decoded, the decoder asks
+`Job.should_stop` before every step of its row and drops the row at the next step, so an abandoned request holds
+its slot for at most one decoding step. A job whose deadline passes is stopped the same way.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Job:
     reason: str | None = None  # why it was stopped
     steps: int = 0  # decoding steps this row has been asked about
     steps_at_stop: int | None = None
+    started: float | None = None  # time.monotonic() when it left the queue
 
     def should_stop(self) -> bool:
         """Asked by the decoder before every decoding step of this job's row (`GenRequest.should_stop`)."""
@@ -80,7 +82,7 @@ class BatchWorker:
         self.stats: dict[str, float] = dict.fromkeys(
             ("completed", "failed", "cancelled", "timed_out", "rejected", "batches", "max_queued",
              "max_stop_lag_steps"), 0)
-        self._batch_seconds = 1.0  # running mean of a batch's duration, for Retry-After
+        self._job_seconds = 1.0  # running mean of a request's time in the decoder, for Retry-After
         self._thread = threading.Thread(target=self._loop, name="virgo-serve-worker", daemon=True)
         self._thread.start()
 
@@ -117,8 +119,9 @@ class BatchWorker:
         return jobs
 
     def retry_after(self) -> int:
-        """Seconds until the queue has room, roughly: the batches ahead times a batch's mean duration."""
-        return max(1, math.ceil(self._batch_seconds * (len(self._pending) / self.batch_size)))
+        """Seconds until the queue has room, roughly: the waiting requests over the decoder's rows, times a
+        request's mean time in the decoder."""
+        return max(1, math.ceil(self._job_seconds * (len(self._pending) / self.batch_size)))
 
     def cancel(self, job: Job, reason: str) -> None:
         """Stop ``job``: out of the queue now, or out of the decoder at its row's next step."""
@@ -157,31 +160,74 @@ class BatchWorker:
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            jobs = [self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))]
-            for j in jobs:
-                j.state = "running"
-            self._running.update(jobs)
+            jobs = self._pop(self.batch_size)
+        return self._started(jobs)
+
+    def _take_now(self, n: int) -> list[Job]:
+        """Up to ``n`` waiting jobs, without waiting: the room finished rows left in a running decode."""
+        with self._cond:
+            jobs = [] if self._stopping else self._pop(n)
+        return self._started(jobs)
+
+    def _pop(self, n: int) -> list[Job]:  # with self._cond held
+        jobs = [self._pending.popleft() for _ in range(min(n, len(self._pending)))]
+        now = time.monotonic()
+        for j in jobs:
+            j.state, j.started = "running", now
+        self._running.update(jobs)
+        return jobs
+
+    def _started(self, jobs: list[Job]) -> list[Job]:
         now = time.monotonic()
         for j in jobs:
             if j.deadline is not None and now >= j.deadline:  # it timed out while it waited
                 j.stop("timeout")
             if j.reason is not None:
                 self._finish(j)
-        return [j for j in jobs if j.state == "running"]
+        live = [j for j in jobs if j.state == "running"]
+        if live:
+            self.stats["batches"] += 1  # before they decode: their answers may be read before the run returns
+            self.recent_batches.append(len(live))
+        return live
 
     def _loop(self) -> None:
         while (jobs := self._take()) is not None:
-            if jobs:
-                self.stats["batches"] += 1  # before the run: its answers may be read before it returns
-                self.recent_batches.append(len(jobs))
-                started = time.monotonic()
+            if jobs and hasattr(self.backend, "iter_generate_pull"):
+                self._run_continuous(jobs)
+            elif jobs:
                 self._run(jobs)
-                self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * (time.monotonic() - started)
         with self._cond:  # stopping: whatever is left gets an answer
             left, self._pending = list(self._pending), collections.deque()
         for job in left:
             job.stop("shutdown")
             self._finish(job)
+
+    def _run_continuous(self, first: list[Job]) -> None:
+        """Decode ``first`` and, as rows finish, the jobs that arrive meanwhile (the backend's continuous batching):
+        a request no longer waits for the longest thought of the batch before it to end."""
+        admitted: list[Job] = []
+
+        def pull(n: int) -> list[GenRequest]:
+            got = [first.pop(0) for _ in range(min(n, len(first)))]
+            if len(got) < n:
+                got += self._take_now(n - len(got))
+            admitted.extend(got)
+            return [j.request for j in got]
+
+        try:
+            for i, out in self.backend.iter_generate_pull(pull, GenerateConfig(batch_size=self.batch_size)):
+                if isinstance(out, BaseException):
+                    self._finish(admitted[i], error=out)
+                else:
+                    self._finish(admitted[i], out)
+        except Exception as e:  # noqa: BLE001 -- one bad request must not fail the others: retry each alone
+            left = [j for j in admitted + first if j.state != "done"]
+            if len(admitted) + len(first) == 1:
+                for j in left:
+                    self._finish(j, error=e)
+                return
+            for j in left:
+                self._run([j])
 
     def _run(self, jobs: list[Job]) -> None:
         cfg = GenerateConfig(batch_size=len(jobs))
@@ -206,6 +252,8 @@ class BatchWorker:
                 return
             self._running.discard(job)
             job.state = "done"
+            if out is not None and job.started is not None:  # a request's mean time in the decoder: Retry-After
+                self._job_seconds = 0.8 * self._job_seconds + 0.2 * (time.monotonic() - job.started)
             stopped = job.reason is not None and (out is None or out.finish_reason == CANCELLED)
             if stopped:
                 self.stats["timed_out" if job.reason == "timeout" else "cancelled"] += 1
