@@ -4,8 +4,8 @@ A plain step loop rather than ``model.generate`` so that every row can carry its
 batches unrelated requests), the thinking budget can force and take back tokens, finished rows leave the batch
 at once and new rows take their place (continuous batching: prefilled together, their KV cache left-padded to the
 batch's width or the batch's to theirs, then concatenated), and text can be streamed per row. Why not
-transformers' own continuous batching (``generate_batch``, paged attention): it takes no per-row settings, no
-thought control and no images.
+transformers' own continuous batching (``generate_batch``, paged attention): its requests are token ids only (no
+images, no M-RoPE positions), and it has no place for the thought control's forcing and taking back.
 
 Positions are passed explicitly. Qwen2-VL rotates with 3-D M-RoPE positions; the prompt's come from the
 model's ``get_rope_index`` (images take grid coordinates), and every later token of a row sits at
