@@ -144,6 +144,23 @@ def test_taking_back_a_multi_token_end_marker_is_exact(tiny_model, req):
     assert taken_back.waits == 1 and x not in taken_back.token_ids[5:6]
     assert taken_back.token_ids == direct.token_ids
     assert "".join(pieces) == taken_back.text  # the taken-back token was held back, never streamed
+    # Sampled from here (greedy text of the random model ignores what it attends to); the reference is the row alone.
+    cfg = cfg.replace(temperature=1.0)
+    (alone,) = be.generate([GenRequest(req.messages, id="q")], cfg)
+    assert alone.waits == 1 and x not in alone.token_ids[5:6]
+    # Beside a row with a longer prompt that leaves at the step the marker's first token is fed: the batch then
+    # drops that row's columns (this one's left padding), and the take-back masks the token's column by its
+    # shifted index.
+    wide = GenRequest(build_messages("Think about it. " * 12, 0), id="wide", cfg=cfg.replace(max_new_tokens=6))
+    beside = be.generate([wide, GenRequest(req.messages, id="q")], cfg.replace(batch_size=2))[1]
+    assert beside.token_ids == alone.token_ids
+    # And with that wide row joining (continuous batching) right after the marker's first token is fed, in the
+    # room a short row leaves: the batch is padded to the wide prompt, every column index moves.
+    short = GenRequest(req.messages, id="short", cfg=cfg.replace(max_new_tokens=6))
+    queue = [GenRequest(req.messages, id="q"), short, GenRequest(wide.messages, id="wide")]
+    joined = dict(be.iter_generate_pull(lambda n: [queue.pop(0) for _ in range(min(n, len(queue)))],
+                                        cfg.replace(batch_size=2)))[0]
+    assert joined.token_ids == alone.token_ids
 
 
 def test_the_points_where_forcing_and_the_budget_acted_are_recorded_exactly(tiny_model, req):

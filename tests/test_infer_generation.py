@@ -194,9 +194,9 @@ def test_continuous_batching_rows_join_as_others_finish_and_each_is_what_it_is_a
     # sampled rows: the random model's greedy text repeats one token whatever it attends to
     base = GenerateConfig(max_new_tokens=24, repetition_penalty=1.05, temperature=1.0)
     reqs = [
-        GenRequest(build_messages("Hi", 0), id="a", cfg=base.replace(max_new_tokens=20)),
+        GenRequest(build_messages("Think step by step. " * 8, 0), id="a", cfg=base.replace(max_new_tokens=20)),
         GenRequest(build_messages("Hello", 0), id="b", cfg=base.replace(max_new_tokens=3, temperature=0.0)),
-        GenRequest(build_messages("Add 3 and 4, then explain. " * 6, 0), id="c",
+        GenRequest(build_messages("Add 3 and 4, then explain. " * 8, 0), id="c",
                    cfg=base.replace(max_new_tokens=8, temperature=1.0, presence_penalty=1.0, frequency_penalty=0.5)),
         GenRequest(build_messages("What colour is the square?", 1), images=[red], id="d",
                    cfg=base.replace(max_new_tokens=6, temperature=0.7, top_k=5)),
@@ -223,3 +223,26 @@ def test_continuous_batching_rows_join_as_others_finish_and_each_is_what_it_is_a
         got = together[i]
         assert (got.token_ids, got.text, got.finish_reason, got.completion_tokens) == \
                (alone.token_ids, alone.text, alone.finish_reason, alone.completion_tokens), req.id
+
+
+def test_under_continuous_batching_the_cache_keeps_the_width_of_its_oldest_row(tiny_model):
+    """Twelve requests through two rows: the batch never empties, and without cutting the columns of rows that
+    left, its cache would grow by one column at every step of the run (about 70 here)."""
+    be = make_backend("transformers", model=tiny_model)
+    cfg = GenerateConfig(max_new_tokens=10, temperature=1.0, batch_size=2)
+    reqs = [GenRequest(build_messages(f"What is {i} + {i}?", 0), id=str(i), cfg=cfg.replace(max_new_tokens=4 + i % 7))
+            for i in range(12)]
+    widths: list[int] = []
+    admit = be.decoder._admit
+
+    def watch(b, logits, new, first):
+        widths.append(b.attn.shape[1] if b is not None else 0)
+        return admit(b, logits, new, first)
+
+    be.decoder._admit = watch
+    outs = be.generate(reqs, cfg)
+    be.decoder._admit = admit
+    longest = max(len(be.encode(r, cfg)) for r in reqs) + 10
+    assert len(widths) >= 10 and min(widths[1:]) > 0  # rows kept joining a running batch
+    assert max(widths) <= longest  # the oldest live row's prompt and tokens, never the run's age
+    assert [len(o.token_ids) for o in outs] == [4 + i % 7 for i in range(12)]

@@ -146,6 +146,19 @@ class _Batch:
         self.seen, self.penalty = torch.cat([self.seen, other.seen]), torch.cat([self.penalty, other.penalty])
         self.mrope = self.mrope or other.mrope
 
+    def trim(self) -> None:
+        """Drop the cache columns no row attends to any more, at the left: the padding of rows that have left.
+        Under continuous batching the batch may never empty, and without this its width would grow by a column at
+        every step of the whole run; with it, the width stays about the oldest live row's length."""
+        first = int(self.attn.argmax(dim=1).min())  # each row's first attended column (the first 1), the least
+        if first == 0:
+            return
+        self.attn = self.attn[:, first:]
+        for layer in self.cache.layers:
+            layer.keys, layer.values = layer.keys[:, :, first:], layer.values[:, :, first:]
+        for r in self.rows:
+            r.cols = [c - first for c in r.cols]
+
     def keep(self, keep: list[int], device: Any) -> None:
         """Drop the finished rows from every piece of state."""
         idx = torch.tensor(keep, dtype=torch.long)
@@ -325,6 +338,8 @@ class Decoder:
             if finished:
                 keep = [i for i in range(len(b.rows)) if i not in set(finished)]
                 b.keep(keep, self.device)
+                if self._mergeable(b):  # plain key / value tensors: their columns can be cut
+                    b.trim()
                 feed = [feed[i] for i in keep]
             b.attn = torch.cat([b.attn, torch.ones((len(b.rows), 1), dtype=b.attn.dtype)], dim=1)
             pos = (b.live + b.deltas).view(-1, 1)
