@@ -268,6 +268,10 @@ def test_a_request_that_arrives_during_a_long_decode_joins_it_and_is_answered_fi
         r = chat(u, body(max_tokens=4))
         assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 4
         assert health(u)["active"] == 1  # the long one is still decoding
+        # a prompt over the context fails as it is pulled into the free row, not when the long one ends
+        over = {"model": "tiny", "messages": [{"role": "user", "content": "word " * 40_000}]}
+        assert_error(chat(u, over), 400, code="context_length_exceeded", param="messages")
+        assert health(u)["active"] == 1
         long.close()
         wait_until(lambda: health(u)["active"] == 0, "the decoder to be free", 10)
 

@@ -148,11 +148,14 @@ class TransformersBackend(Backend):
         if failures:
             raise GenerationFailures(failures)
 
-    def iter_generate_pull(self, pull: Callable[[int], Sequence[GenRequest]],
-                           cfg: GenerateConfig) -> Iterator[tuple[int, GenOutput | BaseException]]:
+    def iter_generate_pull(self, pull: Callable[[int], Sequence[GenRequest]], cfg: GenerateConfig, *,
+                           on_error: Callable[[int, BaseException], None] | None = None,
+                           ) -> Iterator[tuple[int, GenOutput | BaseException]]:
         """Continuous batching (`virgo.infer.generation.Decoder.run_continuous`): up to ``cfg.batch_size`` rows
         decode together and ``pull(room)`` fills the room finished rows leave. Yields (index in pull order, output)
-        as each request finishes, or its error (a bad image or prompt fails its own request only)."""
+        as each request finishes. A bad image or prompt (one over the context) fails its own request only: its
+        error goes to ``on_error(index, error)`` the moment it is pulled (a server answers it at once, not when
+        the next row finishes), or without one is yielded in place of the output."""
         pulled = 0
         rows: list[tuple[int, RowSpec]] = []  # decoder row -> (request index, its spec)
 
@@ -169,7 +172,10 @@ class TransformersBackend(Backend):
                         e = self.encode(req, cfg)
                         spec = self.row_spec(req, cfg, self.room(req, cfg, len(e)))
                     except ValueError as err:
-                        failed.append((i, err))
+                        if on_error is not None:
+                            on_error(i, err)
+                        else:
+                            failed.append((i, err))
                         continue
                     rows.append((i, spec))
                     got.append((e, spec))

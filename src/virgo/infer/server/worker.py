@@ -215,11 +215,9 @@ class BatchWorker:
             return [j.request for j in got]
 
         try:
-            for i, out in self.backend.iter_generate_pull(pull, GenerateConfig(batch_size=self.batch_size)):
-                if isinstance(out, BaseException):
-                    self._finish(admitted[i], error=out)
-                else:
-                    self._finish(admitted[i], out)
+            for i, out in self.backend.iter_generate_pull(pull, GenerateConfig(batch_size=self.batch_size),
+                                                          on_error=lambda i, e: self._finish(admitted[i], error=e)):
+                self._finish(admitted[i], out)
         except Exception as e:  # noqa: BLE001 -- one bad request must not fail the others: retry each alone
             left = [j for j in admitted + first if j.state != "done"]
             if len(admitted) + len(first) == 1:
