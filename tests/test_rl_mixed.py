@@ -290,5 +290,7 @@ def test_two_ranks_each_with_a_text_and_a_visual_prompt(tmp_path, launch, tuning
 if __name__ == "__main__":  # one rank of the two-rank test
     from virgo.rl.config import load_config
     from virgo.rl.grpo import train
+    from virgo.train.launch import close_process_group
 
     train(load_config(sys.argv[1], sys.argv[2:]), callbacks=[Observe()])
+    close_process_group()  # as `virgo rl`'s ranks end (`rank_main`): a live gloo group can abort the exit

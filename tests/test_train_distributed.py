@@ -251,6 +251,7 @@ def _probe_main(argv: list[str]) -> None:
 
     from virgo.train import collate
     from virgo.train.config import load_config
+    from virgo.train.launch import close_process_group
     from virgo.train.sft import train
 
     out, overrides = Path(argv[0]) / "probe", argv[1:]
@@ -280,6 +281,7 @@ def _probe_main(argv: list[str]) -> None:
             (out / f"rank{rank}-batches.json").write_text(json.dumps(seen))
 
     train(load_config(None, overrides), callbacks=[Probe()])
+    close_process_group()  # as `virgo train`'s ranks end (`rank_main`): a live gloo group can abort the exit
 
 
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "probe":
