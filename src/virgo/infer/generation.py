@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
+from virgo.infer.batch import Batch
 from virgo.infer.budget import Markers, ThoughtControl
 from virgo.infer.detok import IncrementalDetokenizer
 from virgo.infer.requests import StopCheck, TextCallback
@@ -92,83 +92,6 @@ class _Row:
     stopped: bool = False
     matched: bool = False  # ended by a stop string (no stop token to count)
     cancelled: bool = False
-
-
-@dataclass
-class _Batch:
-    """The live rows of a decode and their per-row state (cache, attention mask, positions, seen tokens)."""
-
-    rows: list[_Row]
-    cache: Any
-    attn: torch.Tensor
-    live: torch.Tensor  # tokens each row attends to: the next position before the delta
-    deltas: torch.Tensor
-    seen: torch.Tensor
-    penalty: torch.Tensor
-    # presence / frequency penalties: each row's output token counts [B, V] and its two penalties [B]; None when no
-    # row of the batch uses them (no vocabulary-sized counts to keep)
-    counts: torch.Tensor | None = None
-    presence: torch.Tensor | None = None
-    frequency: torch.Tensor | None = None
-    mrope: bool = False  # some row has an image: decode positions go in Qwen-VL's 3-D form
-
-    def _pad_left(self, k: int) -> None:
-        """``k`` empty (masked) cache columns in front of every row: every live token's column moves by ``k``."""
-        if k == 0:
-            return
-        self.attn = torch.cat([torch.zeros((self.attn.shape[0], k), dtype=self.attn.dtype), self.attn], dim=1)
-        for layer in self.cache.layers:
-            layer.keys = torch.nn.functional.pad(layer.keys, (0, 0, k, 0))
-            layer.values = torch.nn.functional.pad(layer.values, (0, 0, k, 0))
-        for r in self.rows:
-            r.cols = [c + k for c in r.cols]
-
-    def merge(self, other: _Batch) -> None:
-        """Take ``other``'s rows (just prefilled) into this batch: both left-padded to one cache width, then
-        every piece of per-row state concatenated. Rows that use no presence / frequency penalty get zero counts."""
-        width = max(self.attn.shape[1], other.attn.shape[1])
-        self._pad_left(width - self.attn.shape[1])
-        other._pad_left(width - other.attn.shape[1])
-        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
-            mine.keys = torch.cat([mine.keys, theirs.keys])
-            mine.values = torch.cat([mine.values, theirs.values])
-        if self.counts is not None or other.counts is not None:
-            for b in (self, other):
-                if b.counts is None:
-                    b.counts = torch.zeros_like(b.seen, dtype=torch.float32)
-                    b.presence = b.frequency = torch.zeros(len(b.rows), dtype=torch.float32, device=b.seen.device)
-            self.counts = torch.cat([self.counts, other.counts])
-            self.presence = torch.cat([self.presence, other.presence])
-            self.frequency = torch.cat([self.frequency, other.frequency])
-        self.rows += other.rows
-        self.attn = torch.cat([self.attn, other.attn])
-        self.live, self.deltas = torch.cat([self.live, other.live]), torch.cat([self.deltas, other.deltas])
-        self.seen, self.penalty = torch.cat([self.seen, other.seen]), torch.cat([self.penalty, other.penalty])
-        self.mrope = self.mrope or other.mrope
-
-    def trim(self) -> None:
-        """Drop the cache columns no row attends to any more, at the left: the padding of rows that have left.
-        Under continuous batching the batch may never empty, and without this its width would grow by a column at
-        every step of the whole run; with it, the width stays about the oldest live row's length."""
-        first = int(self.attn.argmax(dim=1).min())  # each row's first attended column (the first 1), the least
-        if first == 0:
-            return
-        self.attn = self.attn[:, first:]
-        for layer in self.cache.layers:
-            layer.keys, layer.values = layer.keys[:, :, first:], layer.values[:, :, first:]
-        for r in self.rows:
-            r.cols = [c - first for c in r.cols]
-
-    def keep(self, keep: list[int], device: Any) -> None:
-        """Drop the finished rows from every piece of state."""
-        idx = torch.tensor(keep, dtype=torch.long)
-        self.cache.batch_select_indices(idx.to(device))
-        self.rows = [self.rows[i] for i in keep]
-        self.attn, self.live, self.deltas = self.attn[idx], self.live[idx], self.deltas[idx]
-        on = idx.to(self.seen.device)
-        self.seen, self.penalty = self.seen[on], self.penalty[on]
-        if self.counts is not None:
-            self.counts, self.presence, self.frequency = self.counts[on], self.presence[on], self.frequency[on]
 
 
 def _result(r: _Row) -> RowResult:
@@ -261,8 +184,8 @@ class Decoder:
 
         yield from self.run_continuous(pull, capacity=max(1, len(waiting)))
 
-    def _admit(self, b: _Batch | None, logits: torch.Tensor | None, new: Sequence[tuple[Encoded, RowSpec]],
-               first: int) -> tuple[_Batch, torch.Tensor]:
+    def _admit(self, b: Batch | None, logits: torch.Tensor | None, new: Sequence[tuple[Encoded, RowSpec]],
+               first: int) -> tuple[Batch, torch.Tensor]:
         """Prefill ``new`` rows (indices from ``first``) together and take them into the running batch ``b``."""
         encoded, specs = [e for e, _ in new], [s for _, s in new]
         rows = self._rows(encoded, specs, first)
@@ -274,7 +197,7 @@ class Decoder:
         seen = torch.zeros((len(rows), vocab), dtype=torch.bool, device=fresh.device)
         for i, r in enumerate(rows):
             seen[i, [t for t in r.prompt if t < vocab]] = True
-        nb = _Batch(rows, out.past_key_values, attn, attn.sum(-1), deltas, seen,
+        nb = Batch(rows, out.past_key_values, attn, attn.sum(-1), deltas, seen,
                     torch.tensor([r.spec.repetition_penalty for r in rows], dtype=torch.float32,
                                  device=fresh.device), mrope="pixel_values" in kw)
         if any(r.spec.presence_penalty or r.spec.frequency_penalty for r in rows):
@@ -297,12 +220,12 @@ class Decoder:
         rows in the order they were pulled; yields (row index, result) as each row finishes. Ends when no row is
         left and ``pull`` gives none. Caches that are not plain per-layer key / value tensors (sliding-window
         layers) take new rows only into an empty batch."""
-        b: _Batch | None = None
+        b: Batch | None = None
         logits: torch.Tensor | None = None
         pulled = 0
         while True:
             room = capacity - (len(b.rows) if b is not None else 0)
-            new = pull(room) if room > 0 and (b is None or self._mergeable(b)) else []
+            new = pull(room) if room > 0 and (b is None or b.mergeable) else []
             if new:
                 b, logits = self._admit(b, logits, new, pulled)
                 pulled += len(new)
@@ -338,7 +261,7 @@ class Decoder:
             if finished:
                 keep = [i for i in range(len(b.rows)) if i not in set(finished)]
                 b.keep(keep, self.device)
-                if self._mergeable(b):  # plain key / value tensors: their columns can be cut
+                if b.mergeable:  # plain key / value tensors: their columns can be cut
                     b.trim()
                 feed = [feed[i] for i in keep]
             b.attn = torch.cat([b.attn, torch.ones((len(b.rows), 1), dtype=b.attn.dtype)], dim=1)
@@ -351,13 +274,7 @@ class Decoder:
             logits = out.logits[:, -1, :].float()
             b.live += 1
 
-    @staticmethod
-    def _mergeable(b: _Batch) -> bool:
-        from transformers.cache_utils import DynamicLayer
-
-        return all(type(layer) is DynamicLayer for layer in getattr(b.cache, "layers", [None]))
-
-    def _advance(self, b: _Batch, i: int, r: _Row, chosen: int, step_col: int, vocab: int) -> tuple[int, bool]:
+    def _advance(self, b: Batch, i: int, r: _Row, chosen: int, step_col: int, vocab: int) -> tuple[int, bool]:
         """One row's step: cancelled, forced by the thought control, stopped, or the sampled token; returns (the
         token to feed, whether the row is finished)."""
         if r.spec.should_stop is not None and r.spec.should_stop():

@@ -218,14 +218,19 @@ class BatchWorker:
             for i, out in self.backend.iter_generate_pull(pull, GenerateConfig(batch_size=self.batch_size),
                                                           on_error=lambda i, e: self._finish(admitted[i], error=e)):
                 self._finish(admitted[i], out)
-        except Exception as e:  # noqa: BLE001 -- one bad request must not fail the others: retry each alone
-            left = [j for j in admitted + first if j.state != "done"]
-            if len(admitted) + len(first) == 1:
-                for j in left:
-                    self._finish(j, error=e)
-                return
+        except Exception as e:  # noqa: BLE001 -- one bad request must not fail the others
+            self._retry_alone(admitted + first, e)
+
+    def _retry_alone(self, jobs: list[Job], error: BaseException) -> None:
+        """After a run failed as a whole: each job it left unanswered runs again by itself, so only a request that
+        fails alone gets the error (a run of one gets it at once)."""
+        left = [j for j in jobs if j.state != "done"]
+        if len(jobs) == 1:
             for j in left:
-                self._run([j])
+                self._finish(j, error=error)
+            return
+        for j in left:
+            self._run([j])
 
     def _run(self, jobs: list[Job]) -> None:
         cfg = GenerateConfig(batch_size=len(jobs))
@@ -235,14 +240,8 @@ class BatchWorker:
         except GenerationFailures as e:  # the backend isolated the bad requests; the others are answered
             for i, err in e.failures.items():
                 self._finish(jobs[i], error=err)
-        except Exception as e:  # noqa: BLE001 -- one bad request must not fail the others: retry each alone
-            left = [j for j in jobs if j.state != "done"]
-            if len(jobs) == 1:
-                for j in left:
-                    self._finish(j, error=e)
-                return
-            for j in left:
-                self._run([j])
+        except Exception as e:  # noqa: BLE001 -- one bad request must not fail the others
+            self._retry_alone(jobs, e)
 
     def _finish(self, job: Job, out: GenOutput | None = None, error: BaseException | None = None) -> None:
         with self._cond:
