@@ -102,6 +102,13 @@ class TrainConfig(RunDefaults, SFTConfig, ModelTuning, LaunchOptions):
                                      "epoch, every sample once per epoch; a sample longer than the budget gets a row "
                                      "alone). A micro-batch is then one row, so per_device_train_batch_size must be "
                                      "1. null: each micro-batch of per_device_train_batch_size samples is one row.")
+    sequence_parallel_size: int = opt(1, ge=1, help="Split each packed row over this many consecutive ranks "
+                                      "(DeepSpeed-Ulysses sequence parallelism, virgo.train.sequence): each runs "
+                                      "the decoder on its share of the row's tokens, attention trades heads for "
+                                      "tokens with two all-to-alls. For thoughts too long for one device's "
+                                      "activations. Needs packing_budget; the world size must be a multiple of it "
+                                      "and the attention heads divisible by it. Data-parallel ranks = world size / "
+                                      "this. 1 = off.")
     logits_at_labels: bool = opt(True, help="Run the LM head and the loss only where the next token has a label "
                                  "(prompt and image tokens need no logits; the loss is the same). false: logits at "
                                  "every position, as transformers computes them by default (also what a single "
@@ -140,6 +147,9 @@ class TrainConfig(RunDefaults, SFTConfig, ModelTuning, LaunchOptions):
         if self.packing_budget is not None and not (self.packing and self.per_device_train_batch_size == 1):
             raise ConfigError("packing_budget needs packing=true and per_device_train_batch_size=1 (a micro-batch is "
                               "one row of up to packing_budget tokens)")
+        if self.sequence_parallel_size > 1 and not self.packing_budget:
+            raise ConfigError(f"sequence_parallel_size={self.sequence_parallel_size} splits packed rows: set "
+                              "packing=true and packing_budget (a micro-batch is then one row)")
         self.check_launch()
         if self.linear_cross_entropy and not (self.logits_at_labels and self.prediction_loss_only):
             raise ConfigError("linear_cross_entropy needs logits_at_labels=true (its targets) and "

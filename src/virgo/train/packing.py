@@ -112,10 +112,15 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
 
     The order lives in ``.sampler`` (a ``RowOrder``) because that is where accelerate's ``DataLoaderShard`` and
     transformers' Trainer look for ``set_epoch`` when the batch sampler is wrapped for several processes.
+
+    ``copies`` > 1 yields each row that many times in a row: accelerate deals batches out to the processes in turn,
+    so ``copies`` consecutive ranks (a sequence-parallel group, `virgo.train.sequence`) get the same row, and the
+    groups get disjoint rows, whatever accelerate does at the end of an epoch (it tops the last round up from the
+    first batches, which come in whole groups too, since the world size is a multiple of ``copies``).
     """
 
-    def __init__(self, lengths: Sequence[int], budget: int, seed: int):
-        self.budget = budget
+    def __init__(self, lengths: Sequence[int], budget: int, seed: int, copies: int = 1):
+        self.budget, self.copies = budget, copies
         self.rows = pack_rows(lengths, budget)
         self.tokens = [sum(lengths[i] for i in row) for row in self.rows]
         self.sampler = RowOrder(len(self.rows), seed)
@@ -124,11 +129,12 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
         self.sampler.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.rows) * self.copies
 
     def __iter__(self) -> Iterator[list[int]]:
         for r in self.sampler:
-            yield list(self.rows[r])
+            for _ in range(self.copies):
+                yield list(self.rows[r])
 
     def describe(self) -> str:
         total = sum(self.tokens)

@@ -181,12 +181,22 @@ def _model(cfg: TrainConfig, model_path: str, args, is_main: bool):
     tower = "frozen" if cfg.freeze_vision_tower else "trainable"
     _say(is_main, f"trainable parameters ({cfg.finetuning_type} fine-tuning; vision tower {tower}; merger {merger}):",
          *format_summary(summary), f"chat template {cfg.chat_template}, prompt {cfg.prompt}",
-         cfg.describe_global_batch(args.world_size))
+         cfg.describe_global_batch(_data_ranks(cfg, args)))
+    group = None
     if cfg.packing:
         from virgo.train.attention import use_packed_attention
 
         half = cfg.bf16 or cfg.dtype != "float32"
-        _say(is_main, use_packed_attention(model, cfg.packed_attention, half_precision=half).describe())
+        choice = use_packed_attention(model, cfg.packed_attention, half_precision=half)
+        _say(is_main, choice.describe())
+        if cfg.sequence_parallel_size > 1:
+            from virgo.train.sequence import SequenceGroup, split_language_model
+
+            group = SequenceGroup.create(cfg.sequence_parallel_size)
+            split_language_model(model, group, choice.implementation)
+            _say(is_main, f"sequence parallel (Ulysses): each packed row split over {group.size} ranks, "
+                          f"{args.world_size // group.size} row(s) at a time; attention on the whole row for "
+                          f"1/{group.size} of the heads per rank")
     compile_warning = cfg.compile_warning()
     if compile_warning and is_main:
         _warn(compile_warning)
@@ -194,7 +204,12 @@ def _model(cfg: TrainConfig, model_path: str, args, is_main: bool):
     if sharded:
         _say(is_main, f"FSDP2: torch fully_shard over {args.world_size} ranks ({args.device.type}): vision blocks, "
                       "vision tower, decoder layers, then the root")
-    return model, summary, merger, sharded
+    return model, summary, merger, sharded, group
+
+
+def _data_ranks(cfg: TrainConfig, args) -> int:
+    """Processes that see different data: a sequence-parallel group shares its rows."""
+    return args.world_size // cfg.sequence_parallel_size
 
 
 def _collator(cfg: TrainConfig, processor, model, args, datasets, is_main: bool):
@@ -268,8 +283,8 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     args = runtime_args(cfg)  # before the model: ZeRO-3 partitioned loading
     is_main = args.process_index == 0
     train_set, dev_set, preflight = _data(cfg, processor, is_main)
-    model, summary, merger, sharded = _model(cfg, model_path, args, is_main)
-    batch_warning = cfg.global_batch_warning(args.world_size)
+    model, summary, merger, sharded, group = _model(cfg, model_path, args, is_main)
+    batch_warning = cfg.global_batch_warning(_data_ranks(cfg, args))
     if batch_warning and is_main:
         # Loud on purpose: a wrong global batch trains a different model with no error anywhere else.
         _say(True, "!" * 100, f"WARNING: {batch_warning}", "!" * 100)
@@ -283,7 +298,8 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
         from virgo.train.packing import TokenBudgetBatchSampler
 
         row_sampler = TokenBudgetBatchSampler([len(s) for s in train_set.samples], cfg.packing_budget,
-                                              seed=args.data_seed if args.data_seed is not None else args.seed)
+                                              seed=args.data_seed if args.data_seed is not None else args.seed,
+                                              copies=cfg.sequence_parallel_size)
         _say(is_main, row_sampler.describe())
     collator = _collator(cfg, processor, model, args, (train_set, dev_set), is_main)
     head_loss = None
@@ -304,14 +320,15 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
             "model": model_path, "preflight": preflight.to_dict(), "trainable": summary, "merger": merger,
             "chat_template": cfg.chat_template, "world_size": args.world_size, "launch": cfg.launch,
             "fsdp2_sharded_by_virgo": sharded, "vision_every_step": collator.dummy_image is not None,
-            "linear_cross_entropy": head_loss is not None,
-            "global_batch": cfg.global_batch(args.world_size), "expected_global_batch": cfg.expected_global_batch,
-            "global_batch_warning": batch_warning, "resumed_from": resume, "report_to": args.report_to,
-            "versions": _versions()}, resume)
+            "linear_cross_entropy": head_loss is not None, "sequence_parallel_size": cfg.sequence_parallel_size,
+            "global_batch": cfg.global_batch(_data_ranks(cfg, args)),
+            "expected_global_batch": cfg.expected_global_batch, "global_batch_warning": batch_warning,
+            "resumed_from": resume, "report_to": args.report_to, "versions": _versions()}, resume)
 
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=dev_set, data_collator=collator,
         processing_class=processor, row_sampler=row_sampler, generation_eval=gen_eval, head_loss=head_loss,
+        sequence_group=group,
         callbacks=[JsonlLogCallback(out / LOG_NAME), CheckpointIndexCallback(out / CHECKPOINTS_NAME), *callbacks],
     )
     quiet_trainer_output(trainer)  # one line per logged step in our format, not the Trainer's raw dicts

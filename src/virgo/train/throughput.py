@@ -40,11 +40,14 @@ class TokenMeter:
         if self.began is None:
             self.began = time.perf_counter()
 
-    def count(self, inputs: dict[str, Any]) -> None:
-        """Add one micro-batch (called as each training step begins)."""
+    def count(self, inputs: dict[str, Any], tokens: float | None = None) -> None:
+        """Add one micro-batch (called as each training step begins); ``tokens``: its count when the batch cannot
+        tell (this rank's share of a row split by sequence parallelism)."""
         self.mark()
         mask = inputs.get("attention_mask")
-        if mask is not None:
+        if tokens is not None:
+            self.local = self.local + tokens
+        elif mask is not None:
             self.local = self.local + mask.sum()
         elif (ids := inputs.get("input_ids")) is not None:
             self.local = self.local + ids.numel()  # a packed row: every position is a sample's token

@@ -7,7 +7,9 @@ tokens per second in every training log event (`virgo.train.throughput`), and, w
 (``virgo.train.packing``), micro-batches of one packed row of samples under a token budget instead of a fixed
 number of samples. Trainer only builds fixed-size batches (its one batch sampler, ``BatchRebalanceSampler``, keeps
 samples per step fixed), so the training dataloader is built here with the row sampler and prepared by accelerate
-like Trainer's own (several processes get disjoint rows).
+like Trainer's own (several processes get disjoint rows). Under sequence parallelism (`virgo.train.sequence`) the
+ranks of a group get the same rows, through the sampler's ``copies``, and the training collator cuts each row's
+loss targets to the rank's share.
 
 The loss is the token mean over the whole global batch (every rank, every accumulation step) for every family:
 Qwen2.5-VL and Qwen3-VL declare ``accepts_loss_kwargs = False`` (copied from a Gemma 3 fix, transformers #37208),
@@ -38,6 +40,7 @@ from transformers.trainer_utils import seed_worker
 from virgo.train import fsdp
 from virgo.train.headloss import HeadLoss
 from virgo.train.packing import TokenBudgetBatchSampler
+from virgo.train.sequence import REAL_TOKENS, SequenceGroup, ShardedRows
 from virgo.train.throughput import TokenMeter, is_training_event
 
 
@@ -103,8 +106,9 @@ class ShardedModelSupport:
 
 class SFTTrainer(RestoreCheckpointWeights, ShardedModelSupport, Trainer):
     def __init__(self, *args, row_sampler: TokenBudgetBatchSampler | None = None, generation_eval: Any = None,
-                 head_loss: HeadLoss | None = None, **kwargs):
+                 head_loss: HeadLoss | None = None, sequence_group: SequenceGroup | None = None, **kwargs):
         self.row_sampler = row_sampler
+        self.sequence_group = sequence_group if sequence_group is not None and sequence_group.size > 1 else None
         self.generation_eval = generation_eval  # a virgo.train.geneval.GenerationEval, or None
         self.head_loss = head_loss  # linear_cross_entropy: the LM head computes the loss (virgo.train.headloss)
         super().__init__(*args, **kwargs)
@@ -113,7 +117,7 @@ class SFTTrainer(RestoreCheckpointWeights, ShardedModelSupport, Trainer):
         self.token_meter = TokenMeter()
 
     def training_step(self, model, inputs, *args, **kwargs):
-        self.token_meter.count(inputs)
+        self.token_meter.count(inputs, tokens=inputs.pop(REAL_TOKENS, None))
         return super().training_step(model, inputs, *args, **kwargs)
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
@@ -141,7 +145,8 @@ class SFTTrainer(RestoreCheckpointWeights, ShardedModelSupport, Trainer):
             self._flops_per_token = 6 * self.model.num_parameters(exclude_embeddings=True) \
                 if hasattr(self.model, "num_parameters") else 0
         ids = inputs.get(getattr(self.model, "main_input_name", "input_ids"))
-        return self._flops_per_token * ids.numel() if ids is not None else 0
+        share = self.sequence_group.size if self.sequence_group is not None else 1  # a group shares one row
+        return self._flops_per_token * ids.numel() // share if ids is not None else 0
 
     def evaluate(self, *args, **kwargs) -> dict[str, float]:
         """The dev loss, then (when configured) accuracy from generating on a benchmark slice, in one metrics dict:
@@ -157,8 +162,11 @@ class SFTTrainer(RestoreCheckpointWeights, ShardedModelSupport, Trainer):
         if self.row_sampler is None:
             return super().get_train_dataloader()
         a = self.args
+        collate = self.data_collator
+        if self.sequence_group is not None:
+            collate = ShardedRows(collate, self.sequence_group, pad_token_id=collate.pad_token_id)
         loader = DataLoader(
-            self.train_dataset, batch_sampler=self.row_sampler, collate_fn=self.data_collator,
+            self.train_dataset, batch_sampler=self.row_sampler, collate_fn=collate,
             num_workers=a.dataloader_num_workers, pin_memory=a.dataloader_pin_memory,
             persistent_workers=a.dataloader_persistent_workers and a.dataloader_num_workers > 0,
             prefetch_factor=a.dataloader_prefetch_factor if a.dataloader_num_workers > 0 else None,
