@@ -48,10 +48,20 @@ def _losses(out: Path) -> dict[int, float]:
 
 
 def _weights(out: Path) -> dict[str, torch.Tensor]:
-    """The saved model's weights as transformers loads them (a ZeRO-3 save names its keys in another layout)."""
+    """The saved model's weights as transformers loads them."""
     from virgo.modeling.load import load_model
 
     return load_model(out).state_dict()
+
+
+def _saved_keys(out: Path) -> set[str]:
+    from safetensors import safe_open
+
+    keys: set[str] = set()
+    for f in out.glob("*.safetensors"):
+        with safe_open(f, framework="pt") as st:
+            keys |= set(st.keys())
+    return keys
 
 
 def _one_process(model: Path, data: Path, out: Path, *extra: str) -> dict[int, float]:
@@ -79,7 +89,7 @@ def _assert_same_training(ref: Path, got: Path, steps: int = STEPS) -> None:
     for step in want:
         assert have[step] == pytest.approx(want[step], rel=REL_TOL), (step, have[step], want[step])
     a, b, start = _weights(ref), _weights(got), _weights(ref.parent / "model")
-    assert a.keys() == b.keys()
+    assert a.keys() == b.keys() and _saved_keys(got) == _saved_keys(ref)  # saved in one layout, ZeRO-3 included
     differ = max(float((a[k] - b[k]).abs().max()) for k in a)
     moved = max(float((a[k] - start[k]).abs().max()) for k in a if k in start)
     assert moved > 1e-3 and differ < 1e-4 * moved, f"weights moved by up to {moved}, differ by up to {differ}"

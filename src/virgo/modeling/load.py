@@ -32,8 +32,25 @@ def load_model(path: str | Path, *, dtype: str = "float32", trust_remote_code: b
         raise ValueError(f"unknown dtype {dtype!r}; one of {sorted(DTYPES)}")
     family = detect(path, trust_remote_code=trust_remote_code)
     torch_dtype = DTYPES[dtype] if DTYPES[dtype] == "auto" else getattr(torch, DTYPES[dtype])
-    return family.model_cls.from_pretrained(
+    model = family.model_cls.from_pretrained(
         str(path), dtype=torch_dtype, use_safetensors=True, trust_remote_code=trust_remote_code, **kwargs)
+    keep_used_conversions(model)
+    return model
+
+
+def keep_used_conversions(model: Any) -> None:
+    """Save in the layout the weights were loaded from, also when they were loaded under ZeRO-3.
+
+    transformers renames checkpoint keys on load (``model.layers.*`` -> ``model.language_model.layers.*``) and
+    reverses the renamings that matched when it saves. Its ZeRO-3 loading path (``zero.Init``) keeps *every*
+    renaming of the family instead of only those that matched (5.23, ``integrations/deepspeed.py``), so the save
+    also reverses Qwen VL's ``PrefixChange`` and writes ``model.model.layers.*``: transformers reads that back, but
+    vLLM and the original checkpoint layout do not. Keeping only the renamings that matched, as its other loading
+    path does, gives the original layout under ZeRO-3 too.
+    """
+    conversions = getattr(model, "_weight_conversions", None)
+    if conversions:
+        model._weight_conversions = [c for c in conversions if not hasattr(c, "was_used") or c.was_used()]
 
 
 def load_model_and_processor(path: str | Path, **kwargs: Any):
