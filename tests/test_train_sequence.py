@@ -132,6 +132,27 @@ def test_sequence_parallel_under_sharded_parameters(launch, data_file, tmp_path)
     _assert_same_training(tmp_path / "ref", tmp_path / "sp")
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_sequence_parallel_with_lora_and_a_dev_set(data_file, tmp_path):
+    """LoRA (the adapters wrap the split layers) and a dev loss at every step (evaluation runs unsplit, each rank
+    on its own dev rows): the 1-process training losses, dev losses and merged weights."""
+    from virgo.modeling.tiny import make_tiny_model
+
+    model = make_tiny_model(tmp_path / "model")
+    # one dev sample per batch: the Trainer averages per-batch means, which then weigh alike however ranks split them
+    extra = ["finetuning_type=lora", "lora_rank=4", "val_size=4", "eval_strategy=steps", "eval_steps=1",
+             "per_device_eval_batch_size=1"]
+    _one_process(model, data_file, tmp_path / "ref", *extra)
+    _ranks(tmp_path / "sp", model, data_file, 2, "sequence_parallel_size=2", *extra)
+    _assert_same_training(tmp_path / "ref", tmp_path / "sp")
+    dev = {name: {r["step"]: r["eval_loss"] for r in _log(tmp_path / name) if "eval_loss" in r}
+           for name in ("ref", "sp")}
+    assert sorted(dev["sp"]) == list(range(1, STEPS + 1))
+    for step, loss in dev["ref"].items():
+        assert dev["sp"][step] == pytest.approx(loss, rel=REL_TOL)
+
+
 def _log(out: Path) -> list[dict]:
     from virgo.train.callbacks import read_log
 
