@@ -135,8 +135,9 @@ def test_sequence_parallel_under_sharded_parameters(launch, data_file, tmp_path)
 @pytest.mark.slow
 @pytest.mark.distributed
 def test_sequence_parallel_with_lora_and_a_dev_set(data_file, tmp_path):
-    """LoRA (the adapters wrap the split layers) and a dev loss at every step (evaluation runs unsplit, each rank
-    on its own dev rows): the 1-process training losses, dev losses and merged weights."""
+    """LoRA (the adapters wrap the split layers), a dev loss at every step (evaluation runs unsplit, each rank on
+    its own dev rows) and rows made in a loader process: the 1-process training losses, dev losses and merged
+    weights."""
     from virgo.modeling.tiny import make_tiny_model
 
     model = make_tiny_model(tmp_path / "model")
@@ -144,7 +145,8 @@ def test_sequence_parallel_with_lora_and_a_dev_set(data_file, tmp_path):
     extra = ["finetuning_type=lora", "lora_rank=4", "val_size=4", "eval_strategy=steps", "eval_steps=1",
              "per_device_eval_batch_size=1"]
     _one_process(model, data_file, tmp_path / "ref", *extra)
-    _ranks(tmp_path / "sp", model, data_file, 2, "sequence_parallel_size=2", *extra)
+    # rows made in a loader process: the collator travels there without the process group
+    _ranks(tmp_path / "sp", model, data_file, 2, "sequence_parallel_size=2", "dataloader_num_workers=1", *extra)
     _assert_same_training(tmp_path / "ref", tmp_path / "sp")
     dev = {name: {r["step"]: r["eval_loss"] for r in _log(tmp_path / name) if "eval_loss" in r}
            for name in ("ref", "sp")}

@@ -79,6 +79,10 @@ class SequenceGroup:
         share = length // self.size
         return self.rank * share, (self.rank + 1) * share
 
+    def place(self) -> SequenceGroup:
+        """Size and rank without the process group: what a loader worker needs (a process group does not pickle)."""
+        return SequenceGroup(self.size, self.rank)
+
 
 def padded_length(length: int, size: int) -> int:
     return -(-length // size) * size

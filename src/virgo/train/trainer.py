@@ -164,7 +164,7 @@ class SFTTrainer(RestoreCheckpointWeights, ShardedModelSupport, Trainer):
         a = self.args
         collate = self.data_collator
         if self.sequence_group is not None:
-            collate = ShardedRows(collate, self.sequence_group, pad_token_id=collate.pad_token_id)
+            collate = ShardedRows(collate, self.sequence_group.place(), pad_token_id=collate.pad_token_id)
         loader = DataLoader(
             self.train_dataset, batch_sampler=self.row_sampler, collate_fn=collate,
             num_workers=a.dataloader_num_workers, pin_memory=a.dataloader_pin_memory,
