@@ -3,7 +3,8 @@
 
 The runs: packed rows under a token budget, text-only and image samples mixed. 2 ranks with
 ``sequence_parallel_size=2`` (one group: both ranks get every row and each runs the decoder on half of it) against
-1 process on the same rows; 4 ranks in 2 groups of 2 against 1 process with 2 rows per step (accumulation 2). The
+1 process on the same rows; 4 ranks in 2 groups of 2 against 1 process with 2 rows per step (accumulation 2); a
+split run through `virgo train`, resumed from a checkpoint, against an uninterrupted one. The
 probe below (this file under torchrun) records, per rank, the row length the model got and the token count each
 decoder layer ran on, so the test sees the split instead of assuming it.
 """
@@ -153,6 +154,33 @@ def test_sequence_parallel_with_lora_and_a_dev_set(data_file, tmp_path):
     assert sorted(dev["sp"]) == list(range(1, STEPS + 1))
     for step, loss in dev["ref"].items():
         assert dev["sp"][step] == pytest.approx(loss, rel=REL_TOL)
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_a_split_run_resumes_through_virgo_train(data_file, tmp_path):
+    """`virgo train -n 2 sequence_parallel_size=2`, stopped after a checkpoint at step 2 and resumed to step 4, trains
+    what one uninterrupted split run trains: the rows after the resume are the ones the group had next."""
+    from virgo.modeling.tiny import make_tiny_model
+
+    model = make_tiny_model(tmp_path / "model")
+
+    def virgo_train(out: Path, steps: int, *extra: str) -> None:
+        cmd = [sys.executable, "-m", "virgo", "train", "--num-processes", "2", "--output-dir", str(out),
+               f"model_name_or_path={model}", f"train_files={data_file}", *COMMON, f"max_steps={steps}",
+               "sequence_parallel_size=2", "save_strategy=steps", "save_steps=2", *extra]
+        proc = run_group(cmd, cwd=REPO, env=_env(), timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+
+    virgo_train(tmp_path / "whole", 4)
+    virgo_train(tmp_path / "parts", 2)
+    virgo_train(tmp_path / "parts", 4, "resume_from_checkpoint=auto")
+    whole, parts = _losses(tmp_path / "whole"), _losses(tmp_path / "parts")
+    assert sorted(whole) == sorted(parts) == [1, 2, 3, 4]
+    for step in whole:
+        assert parts[step] == pytest.approx(whole[step], rel=REL_TOL), (step, parts[step], whole[step])
+    a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "parts")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
 
 
 def _log(out: Path) -> list[dict]:
