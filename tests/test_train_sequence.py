@@ -259,6 +259,10 @@ def test_heads_that_cannot_be_shared_are_refused_and_kv_heads_are_repeated():
         kv_repeat(4, 28, 8)
     with pytest.raises(ConfigError, match="packing_budget"):
         load_config(None, ["sequence_parallel_size=2", "packing=true", "output_dir=x"])
+    with pytest.raises(ConfigError, match="not block_mask"):
+        load_config(None, ["sequence_parallel_size=2", "packing=true", "packing_budget=512",
+                           "packed_attention=block_mask", "output_dir=x"])
+    load_config(None, ["sequence_parallel_size=2", "packing=true", "packing_budget=512", "output_dir=x"])
 
 
 # ----------------------------------------------------------------------------- the probe (torchrun runs this file)

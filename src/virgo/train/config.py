@@ -150,6 +150,10 @@ class TrainConfig(RunDefaults, SFTConfig, ModelTuning, LaunchOptions):
         if self.sequence_parallel_size > 1 and not self.packing_budget:
             raise ConfigError(f"sequence_parallel_size={self.sequence_parallel_size} splits packed rows: set "
                               "packing=true and packing_budget (a micro-batch is then one row)")
+        if self.sequence_parallel_size > 1 and self.packed_attention == "block_mask":
+            # the split row's attention gets no L x L mask: only the per-sample paths keep samples apart there
+            raise ConfigError("sequence_parallel_size > 1 runs the per-sample packed attention on the gathered row: "
+                              "use packed_attention auto, sdpa_segments or flash_varlen, not block_mask")
         self.check_launch()
         if self.linear_cross_entropy and not (self.logits_at_labels and self.prediction_loss_only):
             raise ConfigError("linear_cross_entropy needs logits_at_labels=true (its targets) and "

@@ -150,7 +150,7 @@ REAL_TOKENS = "virgo_sp_tokens"  # popped by the trainer before the forward
 # ----------------------------------------------------------------------------------------------- the model side
 
 _active: SequenceGroup | None = None  # the group of this process while a model is split (one model per process)
-_inner: str | None = None  # the packed attention the gathered row runs on
+_inner: Callable | None = None  # the packed attention function the gathered row runs on
 
 
 def _scatter_heads(x: torch.Tensor, group: SequenceGroup) -> torch.Tensor:
@@ -201,9 +201,7 @@ def ulysses_attention(module, query, key, value, attention_mask, **kwargs):
     """transformers attention signature. In a training forward under sequence parallelism, ``query`` is
     ``[B, H, l, D]`` for this rank's l tokens; the packed attention runs on the whole row for H/P heads between two
     all-to-alls. Anything else (evaluation, generation) is the packed attention itself."""
-    from transformers import AttentionInterface
-
-    inner = AttentionInterface()[_inner]
+    inner = _inner
     group = _active
     if group is None or group.size == 1 or not module.training:
         return inner(module, query, key, value, attention_mask, **kwargs)
@@ -275,7 +273,7 @@ def split_language_model(model, group: SequenceGroup, packed_implementation: str
     base = unwrap(model)
     text = base.config.text_config
     kv_repeat(text.num_key_value_heads, text.num_attention_heads, group.size)  # refuse before the first step
-    _active, _inner = group, packed_implementation
+    _active, _inner = group, AttentionInterface()[packed_implementation]
     base.set_attn_implementation({"text_config": ULYSSES})
     language_model = inner_model(base).language_model
     for layer in language_model.layers:
