@@ -247,6 +247,20 @@ def test_a_rank_gets_its_share_of_the_targets_and_the_padding_is_a_sample_of_its
         assert bounds[:3] == [(0, 5), (5, 9), (9, 13)] and (bounds[3:] == [(13, length)] if length > 13 else True)
 
 
+def test_a_group_larger_than_the_launch_is_a_clear_error(data_file, tmp_path):
+    import subprocess
+
+    from virgo.modeling.tiny import make_tiny_model
+
+    model = make_tiny_model(tmp_path / "model")
+    proc = subprocess.run([sys.executable, "-m", "virgo", "train", "--output-dir", str(tmp_path / "out"),
+                           f"model_name_or_path={model}", f"train_files={data_file}", *COMMON,
+                           "sequence_parallel_size=2"], cwd=REPO, env=_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "the world size (1 process(es)) must be a multiple of it; launch with -n 2" in proc.stderr + proc.stdout
+
+
 def test_heads_that_cannot_be_shared_are_refused_and_kv_heads_are_repeated():
     from virgo.config import ConfigError
     from virgo.train.config import load_config

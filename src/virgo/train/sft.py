@@ -282,6 +282,12 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     processor, cfg = _processor_for(with_eval_defaults(cfg), model_path)
     args = runtime_args(cfg)  # before the model: ZeRO-3 partitioned loading
     is_main = args.process_index == 0
+    if args.world_size % cfg.sequence_parallel_size:
+        from virgo.config import ConfigError
+
+        raise ConfigError(f"sequence_parallel_size={cfg.sequence_parallel_size}: the world size ({args.world_size} "
+                          f"process(es)) must be a multiple of it; launch with -n {cfg.sequence_parallel_size} or a "
+                          "multiple")
     train_set, dev_set, preflight = _data(cfg, processor, is_main)
     model, summary, merger, sharded, group = _model(cfg, model_path, args, is_main)
     batch_warning = cfg.global_batch_warning(_data_ranks(cfg, args))
