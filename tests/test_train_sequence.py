@@ -123,13 +123,16 @@ def test_a_row_split_over_two_ranks_trains_as_one_process(family, data_file, tmp
 @pytest.mark.distributed
 @pytest.mark.parametrize("launch", ["zero3", "fsdp2"])
 def test_sequence_parallel_under_sharded_parameters(launch, data_file, tmp_path):
-    """The paper's launch (ZeRO-3) and FSDP2 with a row split over both ranks: the 1-process model again."""
+    """The paper's launch (ZeRO-3) and FSDP2 with a row split over both ranks, the LM head and loss as one chunked op
+    on each rank's share (linear_cross_entropy, for long rows): the 1-process model of the plain head again."""
     from virgo.modeling.tiny import make_tiny_model
 
     model = make_tiny_model(tmp_path / "model")
     _one_process(model, data_file, tmp_path / "ref")
-    ranks = _ranks(tmp_path / "sp", model, data_file, 2, "sequence_parallel_size=2", f"launch={launch}")
+    ranks = _ranks(tmp_path / "sp", model, data_file, 2, "sequence_parallel_size=2", f"launch={launch}",
+                   "linear_cross_entropy=true")
     assert ranks[0]["rows"] == ranks[1]["rows"]
+    assert json.loads((tmp_path / "sp" / "run_info.json").read_text())["linear_cross_entropy"] is True
     _assert_same_training(tmp_path / "ref", tmp_path / "sp")
 
 
