@@ -42,6 +42,7 @@ from typing import Any
 
 import torch
 
+from virgo.config import ConfigError
 from virgo.train.data import IGNORE_INDEX
 
 ULYSSES = "virgo_ulysses"  # the language model's attn_implementation under sequence parallelism
@@ -187,13 +188,13 @@ def _kv_groups(module, groups: int):
 
 def kv_repeat(kv_heads: int, heads: int, size: int) -> int:
     """How many times key / value heads are repeated so that P ranks can share them (1: they already can)."""
-    if heads % size:
-        raise ValueError(f"sequence_parallel_size={size}: the language model's {heads} attention heads must divide "
-                         "among the ranks of a group")
+    if heads % size:  # a ConfigError: the user's setting does not fit the model
+        raise ConfigError(f"sequence_parallel_size={size}: the language model's {heads} attention heads must divide "
+                          "among the ranks of a group")
     repeat = size // math.gcd(kv_heads, size)
     if (heads // kv_heads) % repeat:
-        raise ValueError(f"sequence_parallel_size={size}: {kv_heads} key/value heads for {heads} attention heads "
-                         "cannot be shared among the ranks of a group")
+        raise ConfigError(f"sequence_parallel_size={size}: {kv_heads} key/value heads for {heads} attention heads "
+                          "cannot be shared among the ranks of a group")
     return repeat
 
 
