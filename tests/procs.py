@@ -48,3 +48,15 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def saved_keys(model_dir: Path) -> set[str]:
+    """The weight names a run saved (its safetensors files), as written: the layout vLLM and other loaders read."""
+    from safetensors import safe_open
+
+    keys: set[str] = set()
+    for f in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(f, framework="pt") as st:
+            keys |= set(st.keys())
+    assert keys, f"no weights in {model_dir}"
+    return keys

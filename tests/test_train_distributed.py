@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from procs import run_group
+from procs import run_group, saved_keys
 
 REPO = Path(__file__).resolve().parents[1]
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
@@ -132,18 +132,7 @@ def test_mixed_text_and_image_micro_batches(family_model, mixed_file, reference,
         _assert_sharded(out, model)
     # saved in the layout of the checkpoint it started from (the one vLLM reads), also under ZeRO-3, whose loading
     # path in transformers keeps a renaming that would write model.model.layers.* (virgo.modeling.load)
-    assert _saved_keys(out) == _saved_keys(model)
-
-
-def _saved_keys(model_dir: Path) -> set[str]:
-    from safetensors import safe_open
-
-    keys: set[str] = set()
-    for f in model_dir.glob("*.safetensors"):
-        with safe_open(f, framework="pt") as st:
-            keys |= set(st.keys())
-    assert keys, f"no weights in {model_dir}"
-    return keys
+    assert saved_keys(out) == saved_keys(model)
 
 
 @pytest.mark.slow

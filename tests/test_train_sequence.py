@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from procs import run_group
+from procs import run_group, saved_keys
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 3
@@ -55,16 +55,6 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
     return load_model(out).state_dict()
 
 
-def _saved_keys(out: Path) -> set[str]:
-    from safetensors import safe_open
-
-    keys: set[str] = set()
-    for f in out.glob("*.safetensors"):
-        with safe_open(f, framework="pt") as st:
-            keys |= set(st.keys())
-    return keys
-
-
 def _one_process(model: Path, data: Path, out: Path, *extra: str) -> dict[int, float]:
     from virgo.train.config import load_config
     from virgo.train.sft import train
@@ -90,7 +80,7 @@ def _assert_same_training(ref: Path, got: Path, steps: int = STEPS) -> None:
     for step in want:
         assert have[step] == pytest.approx(want[step], rel=REL_TOL), (step, have[step], want[step])
     a, b, start = _weights(ref), _weights(got), _weights(ref.parent / "model")
-    assert a.keys() == b.keys() and _saved_keys(got) == _saved_keys(ref)  # saved in one layout, ZeRO-3 included
+    assert a.keys() == b.keys() and saved_keys(got) == saved_keys(ref)  # saved in one layout, ZeRO-3 included
     differ = max(float((a[k] - b[k]).abs().max()) for k in a)
     moved = max(float((a[k] - start[k]).abs().max()) for k in a if k in start)
     assert moved > 1e-3 and differ < 1e-4 * moved, f"weights moved by up to {moved}, differ by up to {differ}"
