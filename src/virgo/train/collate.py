@@ -86,9 +86,14 @@ class SFTCollator:
         return batch
 
 
+def shifted_labels(labels: torch.Tensor) -> torch.Tensor:
+    """Each position's target: the next token's label (none after the last)."""
+    return torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
+
+
 def label_positions(labels: torch.Tensor) -> dict[str, torch.Tensor]:
     """``logits_to_keep`` (where the next token has a label) and ``shift_labels`` (those labels, flattened in the
     order transformers' ``slice_logits_to_keep`` gathers a boolean mask's positions)."""
-    shifted = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
+    shifted = shifted_labels(labels)
     keep = shifted != IGNORE_INDEX
     return {"logits_to_keep": keep, "shift_labels": shifted[keep]}

@@ -43,6 +43,7 @@ from typing import Any
 import torch
 
 from virgo.config import ConfigError
+from virgo.train.collate import shifted_labels
 from virgo.train.data import IGNORE_INDEX
 
 ULYSSES = "virgo_ulysses"  # the language model's attn_implementation under sequence parallelism
@@ -62,9 +63,7 @@ class SequenceGroup:
         import torch.distributed as dist
 
         world = dist.get_world_size() if dist.is_initialized() else 1
-        if size < 1 or world % size:
-            raise ValueError(f"sequence_parallel_size={size}: the world size ({world} processes) must be a multiple "
-                             "of it")
+        data_ranks(world, size)
         if size == 1:
             return cls(1, 0)
         rank = dist.get_rank()
@@ -85,6 +84,15 @@ class SequenceGroup:
         return SequenceGroup(self.size, self.rank)
 
 
+def data_ranks(world_size: int, size: int) -> int:
+    """Processes that see different data when groups of ``size`` ranks share their rows; a launch the groups do
+    not divide is a ConfigError."""
+    if size < 1 or world_size % size:
+        raise ConfigError(f"sequence_parallel_size={size}: the world size ({world_size} process(es)) must be a "
+                          f"multiple of it; launch with -n {size} or a multiple")
+    return world_size // size
+
+
 def padded_length(length: int, size: int) -> int:
     return -(-length // size) * size
 
@@ -98,15 +106,13 @@ def pad_row(batch: dict[str, Any], size: int, pad_token_id: int) -> dict[str, An
         return batch
     out = dict(batch)
 
-    def grow(t: torch.Tensor, fill) -> torch.Tensor:
-        tail = torch.full((*t.shape[:-1], extra), fill, dtype=t.dtype) if not callable(fill) else fill(t)
-        return torch.cat([t, tail], dim=-1)
+    def grow(t: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:  # tail: a value, or [extra] values
+        return torch.cat([t, tail.to(t.dtype).expand(*t.shape[:-1], extra)], dim=-1)
 
-    out["input_ids"] = grow(batch["input_ids"], pad_token_id)
-    out["labels"] = grow(batch["labels"], IGNORE_INDEX)
-    out["mm_token_type_ids"] = grow(batch["mm_token_type_ids"], 0)
-    out["position_ids"] = grow(batch["position_ids"], lambda t: torch.arange(extra, dtype=t.dtype).expand(
-        *t.shape[:-1], extra))
+    out["input_ids"] = grow(batch["input_ids"], torch.tensor(pad_token_id))
+    out["labels"] = grow(batch["labels"], torch.tensor(IGNORE_INDEX))
+    out["mm_token_type_ids"] = grow(batch["mm_token_type_ids"], torch.tensor(0))
+    out["position_ids"] = grow(batch["position_ids"], torch.arange(extra))
     return out
 
 
@@ -132,7 +138,7 @@ class ShardedRows:
             raise ValueError("sequence parallelism splits one packed row per micro-batch (packing_budget)")
         real = batch["input_ids"].shape[-1]
         batch = pad_row(batch, self.group.size, self.pad_token_id)
-        shifted = torch.nn.functional.pad(batch["labels"][:, 1:], (0, 1), value=IGNORE_INDEX)
+        shifted = shifted_labels(batch["labels"])
         lo, hi = self.group.span(shifted.shape[-1])
         local = shifted[:, lo:hi]
         batch["labels"] = local

@@ -166,8 +166,9 @@ def _warn(message: str) -> None:
     warnings.warn(message, stacklevel=4)
 
 
-def _model(cfg: TrainConfig, model_path: str, args, is_main: bool):
-    """(model ready for the Trainer, trainable summary, merger wording, whether Virgo sharded it with FSDP2)."""
+def _model(cfg: TrainConfig, model_path: str, args, ranks: int, is_main: bool):
+    """(model ready for the Trainer, trainable summary, merger wording, whether Virgo sharded it with FSDP2, its
+    sequence-parallel group or None)."""
     # The Trainer seeds only when it starts, after the model exists: LoRA's random init would otherwise depend on
     # whatever ran earlier in the process (a resumed pipeline would train a different model than a fresh one).
     from transformers import set_seed
@@ -181,7 +182,7 @@ def _model(cfg: TrainConfig, model_path: str, args, is_main: bool):
     tower = "frozen" if cfg.freeze_vision_tower else "trainable"
     _say(is_main, f"trainable parameters ({cfg.finetuning_type} fine-tuning; vision tower {tower}; merger {merger}):",
          *format_summary(summary), f"chat template {cfg.chat_template}, prompt {cfg.prompt}",
-         cfg.describe_global_batch(_data_ranks(cfg, args)))
+         cfg.describe_global_batch(ranks))
     group = None
     if cfg.packing:
         from virgo.train.attention import use_packed_attention
@@ -195,7 +196,7 @@ def _model(cfg: TrainConfig, model_path: str, args, is_main: bool):
             group = SequenceGroup.create(cfg.sequence_parallel_size)
             split_language_model(model, group, choice.implementation)
             _say(is_main, f"sequence parallel (Ulysses): each packed row split over {group.size} ranks, "
-                          f"{args.world_size // group.size} row(s) at a time; attention on the whole row for "
+                          f"{ranks} row(s) at a time; attention on the whole row for "
                           f"1/{group.size} of the heads per rank")
     compile_warning = cfg.compile_warning()
     if compile_warning and is_main:
@@ -207,9 +208,31 @@ def _model(cfg: TrainConfig, model_path: str, args, is_main: bool):
     return model, summary, merger, sharded, group
 
 
-def _data_ranks(cfg: TrainConfig, args) -> int:
-    """Processes that see different data: a sequence-parallel group shares its rows."""
-    return args.world_size // cfg.sequence_parallel_size
+def _row_sampler(cfg: TrainConfig, train_set, args, is_main: bool):
+    """With ``packing_budget``: micro-batches of one row under the token budget (each row once per rank of a
+    sequence-parallel group); else None (the Trainer's own batches)."""
+    if not cfg.packing_budget:
+        return None
+    from virgo.train.packing import TokenBudgetBatchSampler
+
+    sampler = TokenBudgetBatchSampler([len(s) for s in train_set.samples], cfg.packing_budget,
+                                      seed=args.data_seed if args.data_seed is not None else args.seed,
+                                      copies=cfg.sequence_parallel_size)
+    _say(is_main, sampler.describe())
+    return sampler
+
+
+def _head_loss(cfg: TrainConfig, model, collator, is_main: bool):
+    """With ``linear_cross_entropy`` (and the collator's label positions, its targets): the chunked head loss."""
+    if not cfg.linear_cross_entropy:
+        return None
+    if not collator.logits_at_labels:
+        _say(is_main, "linear_cross_entropy: off with logits_at_labels off (its targets come from there)")
+        return None
+    from virgo.train.headloss import HeadLoss
+
+    _say(is_main, "linear_cross_entropy: the LM head and the loss run as one chunked op (no logits tensor)")
+    return HeadLoss(model)
 
 
 def _collator(cfg: TrainConfig, processor, model, args, datasets, is_main: bool):
@@ -273,6 +296,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     from virgo.train.geneval import GenerationEval
     from virgo.train.models import resolve_model
     from virgo.train.plot import plot_loss
+    from virgo.train.sequence import data_ranks
     from virgo.train.trainer import SFTTrainer
 
     check_loggers(cfg.report_to)
@@ -282,15 +306,10 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     processor, cfg = _processor_for(with_eval_defaults(cfg), model_path)
     args = runtime_args(cfg)  # before the model: ZeRO-3 partitioned loading
     is_main = args.process_index == 0
-    if args.world_size % cfg.sequence_parallel_size:
-        from virgo.config import ConfigError
-
-        raise ConfigError(f"sequence_parallel_size={cfg.sequence_parallel_size}: the world size ({args.world_size} "
-                          f"process(es)) must be a multiple of it; launch with -n {cfg.sequence_parallel_size} or a "
-                          "multiple")
+    ranks = data_ranks(args.world_size, cfg.sequence_parallel_size)  # before any data is read
     train_set, dev_set, preflight = _data(cfg, processor, is_main)
-    model, summary, merger, sharded, group = _model(cfg, model_path, args, is_main)
-    batch_warning = cfg.global_batch_warning(_data_ranks(cfg, args))
+    model, summary, merger, sharded, group = _model(cfg, model_path, args, ranks, is_main)
+    batch_warning = cfg.global_batch_warning(ranks)
     if batch_warning and is_main:
         # Loud on purpose: a wrong global batch trains a different model with no error anywhere else.
         _say(True, "!" * 100, f"WARNING: {batch_warning}", "!" * 100)
@@ -299,23 +318,9 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     has_text_only = any(not s.images for s in train_set.samples)
     args.ddp_find_unused_parameters = bool(has_text_only and any(
         p.requires_grad for p in vision_tower(model).parameters()))
-    row_sampler = None
-    if cfg.packing_budget:
-        from virgo.train.packing import TokenBudgetBatchSampler
-
-        row_sampler = TokenBudgetBatchSampler([len(s) for s in train_set.samples], cfg.packing_budget,
-                                              seed=args.data_seed if args.data_seed is not None else args.seed,
-                                              copies=cfg.sequence_parallel_size)
-        _say(is_main, row_sampler.describe())
+    row_sampler = _row_sampler(cfg, train_set, args, is_main)
     collator = _collator(cfg, processor, model, args, (train_set, dev_set), is_main)
-    head_loss = None
-    if cfg.linear_cross_entropy and collator.logits_at_labels:
-        from virgo.train.headloss import HeadLoss
-
-        head_loss = HeadLoss(model)
-        _say(is_main, "linear_cross_entropy: the LM head and the loss run as one chunked op (no logits tensor)")
-    elif cfg.linear_cross_entropy:
-        _say(is_main, "linear_cross_entropy: off with logits_at_labels off (its targets come from there)")
+    head_loss = _head_loss(cfg, model, collator, is_main)
     gen_eval = GenerationEval.from_config(cfg, processor)
     if gen_eval is not None:
         _say(is_main, gen_eval.describe())
@@ -327,7 +332,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
             "chat_template": cfg.chat_template, "world_size": args.world_size, "launch": cfg.launch,
             "fsdp2_sharded_by_virgo": sharded, "vision_every_step": collator.dummy_image is not None,
             "linear_cross_entropy": head_loss is not None, "sequence_parallel_size": cfg.sequence_parallel_size,
-            "global_batch": cfg.global_batch(_data_ranks(cfg, args)),
+            "global_batch": cfg.global_batch(ranks),
             "expected_global_batch": cfg.expected_global_batch, "global_batch_warning": batch_warning,
             "resumed_from": resume, "report_to": args.report_to, "versions": _versions()}, resume)
 
